@@ -1,0 +1,42 @@
+import { Command, CommanderError } from 'commander';
+import { CliError, type Io } from './io.js';
+import { registerCheck } from './commands/check.js';
+import { registerSchema } from './commands/schema.js';
+import { registerExplain } from './commands/explain.js';
+import { registerEval } from './commands/eval.js';
+import { registerClassify } from './commands/classify.js';
+import { registerStart } from './commands/start.js';
+
+/** Runs `posture` with the given arguments (without `node` and the script); returns the exit code. */
+export async function main(argv: string[], io: Io): Promise<number> {
+  const program = new Command('posture')
+    .description('agent posture management: decide, for every AI agent tool call, what may run')
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+  let exitCode = 0;
+  const setExit = (code: number) => {
+    exitCode = Math.max(exitCode, code);
+  };
+  for (const register of [
+    registerCheck,
+    registerSchema,
+    registerExplain,
+    registerEval,
+    registerClassify,
+    registerStart,
+  ]) {
+    register(program, io, setExit);
+  }
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if (error instanceof CliError) {
+      io.stderr(`posture: ${error.message}\n`);
+      return error.exitCode;
+    }
+    io.stderr(`posture: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 70;
+  }
+}

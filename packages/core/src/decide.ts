@@ -1,0 +1,263 @@
+import type { Control, CompiledPolicy, GrantPlan, Plan, RateLimit } from './compile.js';
+import { freezeDecision, resolveControls } from './compile.js';
+import type { ArgumentCheck } from './policy/constraints.js';
+import { failureMessage } from './policy/constraints.js';
+import type { DecisionState, SessionState } from './state.js';
+import { canonicalJson, hash53 } from './text.js';
+import type { DecideContext, Decision, DecisionRequest } from './types.js';
+
+const AGENT_UNKNOWN = freezeDecision({
+  decision: 'deny',
+  rules: ['agents'],
+  reasons: [{ code: 'agent.unknown', message: 'the agent is not declared in the policy' }],
+  obligations: {},
+});
+
+const REQUEST_INVALID = freezeDecision({
+  decision: 'deny',
+  rules: ['request'],
+  reasons: [{ code: 'request.invalid', message: 'the call is malformed: `args` must be an object' }],
+  obligations: {},
+});
+
+const EMPTY_ARGS: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
+
+/**
+ * Decides one tool call. Pure but for `state`, which it reads and, for an allowed call, updates.
+ * Never throws: anything unexpected denies (fail closed) with the error as the reason.
+ */
+export function decide(
+  request: DecisionRequest,
+  compiled: CompiledPolicy,
+  state: DecisionState,
+  context: DecideContext,
+): Decision {
+  try {
+    return decideOrThrow(request, compiled, state, context);
+  } catch (error) {
+    return {
+      decision: 'deny',
+      rules: ['internal'],
+      reasons: [
+        { code: 'internal.error', message: `deciding failed: ${(error as Error)?.message ?? String(error)}` },
+      ],
+      obligations: {},
+    };
+  }
+}
+
+function decideOrThrow(
+  request: DecisionRequest,
+  compiled: CompiledPolicy,
+  state: DecisionState,
+  context: DecideContext,
+): Decision {
+  const agent = typeof request.agent === 'string' ? compiled.agents.get(request.agent) : undefined;
+  if (!agent) return AGENT_UNKNOWN;
+  const user = request.user;
+  if (typeof user !== 'string' || user === '') return agent.denials.userMissing;
+  if (!agent.runBy.has(user)) {
+    return compiled.users.has(user) ? agent.denials.userNotAllowed : agent.denials.userUnknown;
+  }
+  const plan = typeof request.tool === 'string' ? agent.plans.get(request.tool) : undefined;
+  if (!plan) return agent.denials.toolUnknown;
+  if (plan.fixed && plan.denies.length === 0) return plan.fixed;
+
+  const args = request.args ?? EMPTY_ARGS;
+  if (typeof args !== 'object' || args === null || Array.isArray(args)) return REQUEST_INVALID;
+
+  // An explicit deny is named even where no grant would have allowed the call anyway.
+  for (const deny of plan.denies) {
+    if (deny.checks.length === 0 || deny.checks.every((check) => passes(check, args))) return deny.decision;
+  }
+  if (plan.fixed) return plan.fixed;
+
+  let grant: GrantPlan | undefined;
+  let failures: Array<{ check: ArgumentCheck; value: unknown }> | undefined;
+  for (const candidate of plan.grants) {
+    if (candidate.checks.every((check) => passes(check, args))) {
+      grant = candidate;
+      break;
+    }
+    // Report every failing argument, so the agent can correct them all at once. Each check
+    // runs again here to leave its own errors in place for the message.
+    for (const check of candidate.checks) {
+      if (!passes(check, args)) (failures ??= []).push({ check, value: args[check.arg] });
+    }
+  }
+  if (!grant) {
+    return {
+      decision: 'deny',
+      rules: failures!.map((f) => f.check.rule),
+      reasons: failures!.map((f) => ({
+        code: 'constraint.failed',
+        message: failureMessage(f.check, f.value),
+      })),
+      obligations: {},
+    };
+  }
+
+  const approved = request.approval !== undefined && request.approval !== null;
+  const confirmed = request.confirmed === true;
+  if (!plan.stateful && (request.labels === undefined || request.labels.length === 0)) {
+    return approved ? grant.outcome.approved : confirmed ? grant.outcome.confirmed : grant.outcome.plain;
+  }
+
+  const session = state.session(request.session ?? `${request.agent}\u0000${user}`);
+  const now = context.now;
+
+  if (plan.maxCalls && session.calls >= plan.maxCalls.max) {
+    return limitDenial(
+      plan.maxCalls.rule,
+      'limit.max_calls',
+      `the session has made ${session.calls} calls; the limit is ${plan.maxCalls.max}`,
+    );
+  }
+  const agentLog = plan.rate ? trimmedLog(state, plan.rate, now) : undefined;
+  if (plan.rate && agentLog!.length >= plan.rate.limit) return rateDenial(plan.rate);
+  const grantLog = grant.rate ? trimmedLog(state, grant.rate, now) : undefined;
+  if (grant.rate && grantLog!.length >= grant.rate.limit) return rateDenial(grant.rate);
+
+  let fingerprint: string | undefined;
+  if (plan.loop) {
+    fingerprint = `${plan.tool.key}#${hash53(canonicalJson(args))}`;
+    const loopDenial = detectLoop(session, plan.loop, fingerprint, now);
+    if (loopDenial) return loopDenial;
+  }
+
+  let decision: Decision;
+  const fired = firedFlows(plan, session.labels, request.labels);
+  if (fired) {
+    const { plain } = grant.outcome;
+    const controls: Control[] = [...plan.controls, ...fired];
+    const allowReason = plain.reasons[0]!;
+    decision = resolveControls(
+      grant.rule,
+      allowReason,
+      baseObligations(plain),
+      controls,
+      approved,
+      confirmed,
+    );
+  } else {
+    decision = approved ? grant.outcome.approved : confirmed ? grant.outcome.confirmed : grant.outcome.plain;
+  }
+
+  if (decision.decision === 'allow') {
+    session.calls++;
+    agentLog?.push(now);
+    grantLog?.push(now);
+    if (plan.loop) {
+      session.history.push({ fp: fingerprint!, at: now });
+      if (session.history.length > plan.loop.keep)
+        session.history.splice(0, session.history.length - plan.loop.keep);
+    }
+    if (request.labels) addLabels(session, request.labels);
+    if (plan.tool.returns.length > 0) addLabels(session, plan.tool.returns);
+  }
+  return decision;
+}
+
+function passes(check: ArgumentCheck, args: Record<string, unknown>): boolean {
+  const value = args[check.arg];
+  return value !== undefined && check.validate(value) === true;
+}
+
+function addLabels(session: SessionState, labels: readonly string[]): void {
+  for (const label of labels) if (!session.labels.includes(label)) session.labels.push(label);
+}
+
+/** The rate log with entries older than the window dropped. */
+function trimmedLog(state: DecisionState, rate: RateLimit, now: number): number[] {
+  const log = state.rateLog(rate.key);
+  const horizon = now - rate.windowMs;
+  let stale = 0;
+  while (stale < log.length && log[stale]! <= horizon) stale++;
+  if (stale > 0) log.splice(0, stale);
+  return log;
+}
+
+function rateDenial(rate: RateLimit): Decision {
+  return limitDenial(
+    rate.rule,
+    'limit.rate',
+    `the rate limit of ${rate.limit} calls per ${formatWindow(rate.windowMs)} is reached`,
+  );
+}
+
+function limitDenial(rule: string, code: string, message: string): Decision {
+  return { decision: 'deny', rules: [rule], reasons: [{ code, message }], obligations: {} };
+}
+
+function detectLoop(
+  session: SessionState,
+  loop: NonNullable<Plan['loop']>,
+  fingerprint: string,
+  now: number,
+): Decision | undefined {
+  const horizon = now - loop.withinMs;
+  const history = session.history;
+  // A-B-A-B first: such a run also repeats A, and the oscillation is the better reason.
+  // Walking back from the newest call, B and A (this call) alternate.
+  const last = history[history.length - 1];
+  if (last && last.fp !== fingerprint && last.at > horizon) {
+    let run = 0;
+    for (let i = history.length - 1; i >= 0 && history[i]!.at > horizon; i--) {
+      const expected = run % 2 === 0 ? last.fp : fingerprint;
+      if (history[i]!.fp !== expected) break;
+      run++;
+    }
+    if (run >= 2 * loop.repeats) {
+      return limitDenial(
+        loop.rule,
+        'loop.oscillation',
+        `the session has alternated between two calls ${Math.floor(run / 2)} times within ${formatWindow(loop.withinMs)}`,
+      );
+    }
+  }
+  let repeats = 0;
+  for (let i = history.length - 1; i >= 0 && history[i]!.at > horizon; i--) {
+    if (history[i]!.fp === fingerprint) repeats++;
+  }
+  if (repeats >= loop.repeats) {
+    return limitDenial(
+      loop.rule,
+      'loop.repeat',
+      `the same call with the same arguments already ran ${repeats} times within ${formatWindow(loop.withinMs)}`,
+    );
+  }
+  return undefined;
+}
+
+/** The flow controls the session's labels (and those the request brings) set off. */
+function firedFlows(
+  plan: Plan,
+  labels: readonly string[],
+  extra: readonly string[] | undefined,
+): Control[] | undefined {
+  let fired: Control[] | undefined;
+  if (labels.length === 0 && !extra?.length) return undefined;
+  for (const flow of plan.flows) {
+    if (flow.after.some((label) => labels.includes(label) || extra?.includes(label) === true)) {
+      (fired ??= []).push(flow.control);
+    }
+  }
+  return fired;
+}
+
+function baseObligations(decision: Decision): Decision['obligations'] {
+  const { approval: _approval, confirm: _confirm, ...rest } = decision.obligations;
+  return rest;
+}
+
+function formatWindow(ms: number): string {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
+    if (ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}

@@ -1,0 +1,21 @@
+export type * from './types.js';
+export { classify } from './classify.js';
+export { compile, type CompiledPolicy, type CompileOptions, type Plan } from './compile.js';
+export { decide } from './decide.js';
+export {
+  createMemoryState,
+  type DecisionState,
+  type SessionState,
+  type MemoryStateOptions,
+} from './state.js';
+export {
+  loadPolicy,
+  locateRule,
+  MAX_POLICY_BYTES,
+  type LoadOptions,
+  type LoadResult,
+} from './policy/load.js';
+export { PolicyFile, policyJsonSchema } from './policy/schema.js';
+export { PROBLEM_CODES, formatProblem, type Problem, type ProblemCode } from './policy/problems.js';
+export type { CatalogTool } from './policy/catalog.js';
+export { canonicalJson } from './text.js';

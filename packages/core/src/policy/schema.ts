@@ -1,0 +1,158 @@
+import { z } from 'zod';
+
+// The policy file as users write it. Every object is strict so that a misspelt key is an
+// error with a "did you mean", never a silently ignored control.
+
+const DURATION = /^(\d+)(ms|s|m|h|d)$/;
+const RATE = /^(\d+)\/(\d*)(ms|s|m|h|d)$/;
+// Identifiers are ASCII so that look-alike names cannot hide one agent, tool or server behind
+// another (MCP 2025-11-25 tool names: 1–128 of A-Z a-z 0-9 _ - .).
+export const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+export const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$/;
+export const PRINCIPAL = /^(group:)?[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$/;
+export const TOOL_GLOB = /^[A-Za-z0-9_.*?-]{1,128}\/[A-Za-z0-9_.*?-]{1,128}$/;
+export const CLASS_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
+
+export const Duration = z
+  .string()
+  .regex(DURATION, 'must be a duration such as `500ms`, `30s`, `15m`, `2h` or `1d`');
+export const Rate = z.string().regex(RATE, 'must be a rate such as `60/m`, `1000/h` or `100/10m`');
+
+export const Access = z.enum(['read', 'write', 'admin']);
+export type Access = z.infer<typeof Access>;
+
+export const Tier = z.union([z.literal(1), z.literal(2), z.literal(3)], {
+  error: 'must be a tier: 1 (read-only), 2 (low-impact write) or 3 (high-impact write)',
+});
+export type Tier = z.infer<typeof Tier>;
+
+const ClassName = z
+  .string()
+  .regex(CLASS_NAME, 'must be a data class name in lowercase, such as `pii` or `untrusted`');
+const Principal = z.string().regex(PRINCIPAL, 'must be a user name or `group:<name>`');
+const ToolGlob = z
+  .string()
+  .regex(TOOL_GLOB, 'must be a glob over `server/tool`, such as `tickets/*` or `*/get_*`');
+
+// A JSON Schema for one argument. Kept as data and compiled with ajv; checked there.
+const JsonSchemaValue = z.union([z.record(z.string(), z.unknown()), z.boolean()]);
+
+export const Loop = z.strictObject({
+  repeats: z.number().int().min(1).max(10_000),
+  within: Duration,
+});
+
+export const Limits = z.strictObject({
+  rate: Rate.optional(),
+  timeout: Duration.optional(),
+  max_calls: z.number().int().min(1).max(1_000_000_000).optional(),
+  loop: Loop.optional(),
+});
+export type Limits = z.infer<typeof Limits>;
+
+export const Grant = z.strictObject({
+  id: z.string().regex(NAME).optional(),
+  tools: z.array(ToolGlob).min(1),
+  access: Access.default('read'),
+  effect: z.enum(['allow', 'deny']).default('allow'),
+  when: z.record(z.string(), JsonSchemaValue).optional(),
+  rate: Rate.optional(),
+  timeout: Duration.optional(),
+});
+export type Grant = z.infer<typeof Grant>;
+
+export const Agent = z.strictObject({
+  description: z.string().max(2000).optional(),
+  owner: z.string().regex(USER_NAME, 'must be a user name'),
+  run_by: z.array(Principal).min(1),
+  grants: z.array(Grant).default([]),
+  limits: Limits.optional(),
+});
+export type Agent = z.infer<typeof Agent>;
+
+export const User = z.strictObject({
+  groups: z.array(z.string().regex(NAME)).default([]),
+  email: z.string().max(320).optional(),
+});
+
+export const Group = z.strictObject({
+  description: z.string().max(2000).optional(),
+  // Groups may contain other groups (`group:sre`); cycles are rejected by the checker.
+  members: z.array(Principal).default([]),
+});
+
+export const ToolAnnotations = z.looseObject({
+  title: z.string().optional(),
+  readOnlyHint: z.boolean().optional(),
+  destructiveHint: z.boolean().optional(),
+  idempotentHint: z.boolean().optional(),
+  openWorldHint: z.boolean().optional(),
+});
+
+export const ToolOverride = z.strictObject({
+  tier: Tier.optional(),
+  access: Access.optional(),
+  irreversible: z.boolean().optional(),
+  returns: z.array(ClassName).optional(),
+  accepts: z.array(ClassName).optional(),
+  description: z.string().max(100_000).optional(),
+  input_schema: z.record(z.string(), z.unknown()).optional(),
+  annotations: ToolAnnotations.optional(),
+});
+export type ToolOverride = z.infer<typeof ToolOverride>;
+
+export const Server = z
+  .strictObject({
+    description: z.string().max(2000).optional(),
+    command: z.array(z.string()).min(1).optional(),
+    url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+    env: z.record(z.string(), z.string()).optional(),
+    tools: z.record(z.string(), ToolOverride).optional(),
+  })
+  .refine((s) => !(s.command && s.url), { error: 'a server has a `command` or a `url`, not both' });
+export type Server = z.infer<typeof Server>;
+
+export const Approval = z.strictObject({
+  approvers: z.array(Principal).min(1),
+  step_up: z.boolean().default(false),
+  expires: Duration.default('15m'),
+});
+
+export const TierControls = z.strictObject({
+  approval: Approval.optional(),
+  confirm: z.boolean().optional(),
+});
+
+export const Flow = z.strictObject({
+  id: z.string().regex(NAME).optional(),
+  after: z.array(ClassName).min(1),
+  tiers: z.array(Tier).optional(),
+  tools: z.array(ToolGlob).optional(),
+  require: z.enum(['approval', 'confirm', 'deny']),
+});
+export type Flow = z.infer<typeof Flow>;
+
+export const Data = z.strictObject({
+  redact: z.array(ClassName).default([]),
+  classes: z.record(z.string().regex(CLASS_NAME), z.strictObject({ description: z.string() })).optional(),
+  flows: z.array(Flow).default([]),
+});
+
+export const PolicyFile = z.strictObject({
+  version: z.literal(1, { error: 'must be `1`, the only policy file version' }),
+  users: z.record(z.string().regex(USER_NAME, 'must be a user name'), User).default({}),
+  groups: z.record(z.string().regex(NAME), Group).default({}),
+  agents: z.record(z.string().regex(NAME), Agent).default({}),
+  servers: z.record(z.string().regex(NAME), Server).default({}),
+  tiers: z
+    .strictObject({ 1: TierControls.optional(), 2: TierControls.optional(), 3: TierControls.optional() })
+    .default({}),
+  limits: z.strictObject({ default: Limits.optional() }).default({}),
+  data: Data.default({ redact: [], flows: [] }),
+});
+export type PolicyFile = z.infer<typeof PolicyFile>;
+
+/** The JSON Schema of the policy file, for editors (`posture schema`). */
+export function policyJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(PolicyFile, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+}
