@@ -1,37 +1,11 @@
-import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { registerClassify } from '../src/commands/classify.js';
-import { CliError, type Io } from '../src/io.js';
+import { CliError } from '../src/io.js';
+import { fakeIo, type FakeIo } from './fake-io.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/tools-list.json', import.meta.url));
-
-interface FakeIo extends Io {
-  out: string;
-  err: string;
-}
-
-/** An Io that collects output; files come from `files` first, then from disk. */
-function fakeIo(stdin = '', files: Record<string, string> = {}): FakeIo {
-  const io: FakeIo = {
-    out: '',
-    err: '',
-    stdout: (text) => {
-      io.out += text;
-      return true;
-    },
-    stderr: (text) => void (io.err += text),
-    drain: async () => {},
-    async *stdin() {
-      // in two chunks, as a pipe may deliver it
-      yield stdin.slice(0, 5);
-      yield stdin.slice(5);
-    },
-    readFile: async (path) => files[path] ?? readFile(path, 'utf8'),
-  };
-  return io;
-}
 
 /** Runs the classify command alone, as `main` would register it; returns the exit code. */
 async function runCommand(argv: string[], io: FakeIo): Promise<number> {

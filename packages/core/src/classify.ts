@@ -485,11 +485,17 @@ function scanDescription(tokens: readonly string[]): { hits: Hit[]; leading: num
   }
   for (let i = leading < 0 ? start : leading + 1; i < tokens.length; i++) {
     const verb = inflected(tokens[i] ?? '', false);
-    if (verb === undefined || verb.noun || negated(tokens, i)) continue;
+    // After a determiner a verb-shaped word is an adjective or a noun ("the complete contents").
+    if (verb === undefined || verb.noun || negated(tokens, i) || DETERMINERS.has(tokens[i - 1] ?? ''))
+      continue;
     hits.push({ verb, word: tokens[i] ?? '', source: 'description' });
   }
   return { hits, leading };
 }
+
+const DETERMINERS: ReadonlySet<string> = new Set(
+  'the a an this that these those its their your our my his her each every all any some no'.split(' '),
+);
 
 function negated(tokens: readonly string[], i: number): boolean {
   return NEGATORS.has(tokens[i - 1] ?? '') || NEGATORS.has(tokens[i - 2] ?? '');

@@ -533,3 +533,19 @@ describe('reason codes', () => {
     );
   });
 });
+
+describe('description adjectives', () => {
+  it('a verb-shaped word after a determiner does not raise a read', () => {
+    const result = classify({
+      name: 'read_file',
+      description: 'Read the complete contents of a file from the file system.',
+      inputSchema: { type: 'object', properties: { path: { type: 'string' } } },
+    });
+    expect(result).toMatchObject({ access: 'read', tier: 1 });
+  });
+
+  it('a later verb that is not after a determiner still counts', () => {
+    const result = classify({ name: 'read_file', description: 'Read a file and delete it afterwards.' });
+    expect(result.tier).toBe(3);
+  });
+});

@@ -325,7 +325,7 @@ export function locateRule(text: string, rule: string): { line: number; column: 
       break;
     }
     path.push(key);
-    node = node.get(key, true);
+    node = node.items.find((item) => isScalar(item.key) && String(item.key.value) === key)?.value;
     rest = rest.slice(key.length).replace(/^\./, '');
     if (
       node &&

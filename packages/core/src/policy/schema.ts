@@ -132,10 +132,44 @@ export const Flow = z.strictObject({
 });
 export type Flow = z.infer<typeof Flow>;
 
+/** A custom detector: a regular expression whose matches belong to a data class. */
+export const Pattern = z.strictObject({
+  pattern: z.string().min(1).max(1000),
+  /** The family the class belongs to (`secrets`, `pii`) or a class declared under data.classes. */
+  class: ClassName,
+  description: z.string().max(2000).optional(),
+});
+
+/** What may flow into tools (arguments) and out of them (results into the agent's context). */
+export const DataRule = z.strictObject({
+  id: z.string().regex(NAME).optional(),
+  tools: z.array(ToolGlob).min(1),
+  direction: z.enum(['in', 'out', 'both']).default('both'),
+  /** Detector families (`secrets`, `pii`), detector classes (`aws_access_key`) or custom classes. */
+  block: z.array(ClassName).min(1),
+  action: z.enum(['deny', 'redact']).default('deny'),
+});
+export type DataRule = z.infer<typeof DataRule>;
+
+export const Retrieval = z.strictObject({
+  /** Who may read documents of each classification; `*` is everyone the policy declares. */
+  classifications: z.record(
+    z.string().regex(CLASS_NAME),
+    z.strictObject({ readers: z.array(z.union([Principal, z.literal('*')])).min(1) }),
+  ),
+  /** The classification of a document that carries none. Absent: unlabelled documents are withheld. */
+  default: z.string().regex(CLASS_NAME).optional(),
+});
+
 export const Data = z.strictObject({
   redact: z.array(ClassName).default([]),
+  /** How redacted values are replaced: a marker, a keyed hash (equal values correlate), or nothing. */
+  redaction: z.enum(['mask', 'hash', 'drop']).default('mask'),
+  patterns: z.record(z.string().regex(CLASS_NAME), Pattern).optional(),
   classes: z.record(z.string().regex(CLASS_NAME), z.strictObject({ description: z.string() })).optional(),
+  rules: z.array(DataRule).default([]),
   flows: z.array(Flow).default([]),
+  retrieval: Retrieval.optional(),
 });
 
 export const PolicyFile = z.strictObject({
@@ -148,7 +182,7 @@ export const PolicyFile = z.strictObject({
     .strictObject({ 1: TierControls.optional(), 2: TierControls.optional(), 3: TierControls.optional() })
     .default({}),
   limits: z.strictObject({ default: Limits.optional() }).default({}),
-  data: Data.default({ redact: [], flows: [] }),
+  data: Data.default({ redact: [], redaction: 'mask', rules: [], flows: [] }),
 });
 export type PolicyFile = z.infer<typeof PolicyFile>;
 
