@@ -202,7 +202,9 @@ function planFor(
   const flowRules: FlowRule[] = flows
     .filter(
       ({ flow, matches }) =>
-        (!flow.tiers || flow.tiers.includes(tool.tier)) && (!matches || matches(tool.server, tool.name)),
+        (!flow.tiers || flow.tiers.includes(tool.tier)) &&
+        (!matches || matches(tool.server, tool.name)) &&
+        (!flow.external || tool.external),
     )
     .map(({ flow, rule }) => ({
       after: flow.after,
@@ -216,6 +218,26 @@ function planFor(
         ...(flow.require === 'approval' ? { approval: approvalFallback } : {}),
       },
     }));
+
+  if (tool.accepts) {
+    // Every confidential class the tool does not accept stops the call once the session has it.
+    const refused = [
+      ...new Set([...knownClasses(policy), ...flows.flatMap(({ flow }) => flow.after)]),
+    ].filter((label) => !NOT_CONFIDENTIAL.has(label) && !tool.accepts!.includes(label));
+    if (refused.length > 0) {
+      flowRules.push({
+        after: refused,
+        control: {
+          verdict: 'deny',
+          rule: `servers.${tool.server}.tools.${tool.name}.accepts`,
+          reason: {
+            code: 'flow.accepts',
+            message: `\`${tool.key}\` accepts only ${tool.accepts.length > 0 ? tool.accepts.map((c) => `\`${c}\``).join(', ') : 'non-confidential data'}, and the session has carried other confidential data`,
+          },
+        },
+      });
+    }
+  }
 
   const base: Obligations = {};
   if (policy.data.redact.length > 0) base.redact = [...policy.data.redact];
@@ -276,6 +298,23 @@ function planFor(
       tool.returns.length > 0 ||
       grantPlans.some((g) => g.rate),
   };
+}
+
+/** Labels about trust or openness rather than confidentiality: `accepts` does not restrict them. */
+const NOT_CONFIDENTIAL = new Set(['untrusted', 'public', 'external']);
+
+/** Every class a session can carry under this policy. */
+function knownClasses(policy: PolicyFile): string[] {
+  return [
+    'pii',
+    'secret',
+    'secrets',
+    'internal',
+    ...Object.keys(policy.data.classes ?? {}),
+    ...Object.values(policy.servers).flatMap((server) =>
+      Object.values(server.tools ?? {}).flatMap((t) => t.returns ?? []),
+    ),
+  ];
 }
 
 /** The tier's controls and the tool's own irreversibility, fixed per tool. */

@@ -12,7 +12,9 @@ export interface CatalogTool {
   tier: Tier;
   irreversible: boolean;
   returns: readonly string[];
-  accepts: readonly string[];
+  /** The confidential classes it may receive; undefined: any. */
+  accepts?: readonly string[];
+  external: boolean;
   inputSchema?: Record<string, unknown>;
   /** What automatic classification concluded, before the policy's overrides. */
   classification: Classification;
@@ -61,7 +63,9 @@ function catalogTool(
     tier: override?.tier ?? classification.tier,
     irreversible: override?.irreversible ?? classification.irreversible,
     returns: override?.returns ?? [],
-    accepts: override?.accepts ?? [],
+    ...(override?.accepts ? { accepts: override.accepts } : {}),
+    // An open-world hint can only add restrictions here, so it is trusted for this.
+    external: override?.external ?? definition.annotations?.openWorldHint === true,
     ...(definition.inputSchema ? { inputSchema: definition.inputSchema } : {}),
     classification,
     declared: override !== undefined,

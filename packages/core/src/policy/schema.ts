@@ -94,7 +94,10 @@ export const ToolOverride = z.strictObject({
   access: Access.optional(),
   irreversible: z.boolean().optional(),
   returns: z.array(ClassName).optional(),
+  /** The only confidential classes the tool may receive; absent: no restriction. */
   accepts: z.array(ClassName).optional(),
+  /** Sends what it receives outside the organisation (messages, email, web, third parties). */
+  external: z.boolean().optional(),
   description: z.string().max(100_000).optional(),
   input_schema: z.record(z.string(), z.unknown()).optional(),
   annotations: ToolAnnotations.optional(),
@@ -128,6 +131,8 @@ export const Flow = z.strictObject({
   after: z.array(ClassName).min(1),
   tiers: z.array(Tier).optional(),
   tools: z.array(ToolGlob).optional(),
+  /** Only for tools marked `external` (or annotated `openWorldHint`). */
+  external: z.boolean().optional(),
   require: z.enum(['approval', 'confirm', 'deny']),
 });
 export type Flow = z.infer<typeof Flow>;
