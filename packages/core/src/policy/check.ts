@@ -183,18 +183,25 @@ export function checkPolicy(
             path: [...grantPath, 'when', arg],
           });
         }
-        for (const tool of matched) {
-          const properties = tool.inputSchema?.properties;
-          if (properties && typeof properties === 'object' && !Object.hasOwn(properties, arg)) {
-            add({
-              code: 'constraint.unknown_argument',
-              severity: 'error',
-              message: `constraint on \`${arg}\`, which \`${tool.key}\` does not declare, so the grant never allows it`,
-              path: [...grantPath, 'when', arg],
-              onKey: true,
-              hint: hintFrom(arg, Object.keys(properties)),
-            });
-          }
+        // Tools whose schema is known and lacks the argument can never pass this grant: an error
+        // when that is every such tool the grant matches, a warning when only some.
+        const known = matched.filter((tool) => isRecord(tool.inputSchema?.properties));
+        const lacking = known.filter((tool) => !Object.hasOwn(tool.inputSchema!.properties as object, arg));
+        if (lacking.length > 0) {
+          const all = lacking.length === known.length;
+          add({
+            code: 'constraint.unknown_argument',
+            severity: all ? 'error' : 'warning',
+            message: `constraint on \`${arg}\`, which ${lacking
+              .slice(0, 3)
+              .map((t) => `\`${t.key}\``)
+              .join(
+                ', ',
+              )}${lacking.length > 3 ? ' and others' : ''} do${lacking.length === 1 ? 'es' : ''} not declare, so the grant never allows ${all ? 'it' : 'those'}`,
+            path: [...grantPath, 'when', arg],
+            onKey: true,
+            hint: hintFrom(arg, Object.keys(lacking[0]!.inputSchema!.properties as object)),
+          });
         }
       }
     });
@@ -327,4 +334,8 @@ function checkClasses(policy: PolicyFile, add: (finding: Finding) => void): void
       override.accepts?.forEach((name, i) => check(name, ['servers', server, 'tools', tool, 'accepts', i]));
     }
   }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
