@@ -47,14 +47,3 @@ export async function readAll(chunks: AsyncIterable<string>): Promise<string> {
   for await (const chunk of chunks) text += chunk;
   return text;
 }
-
-/** Splits a chunk stream into lines (without the newline), without per-line overhead. */
-export async function* splitLines(chunks: AsyncIterable<string>): AsyncIterable<string> {
-  let rest = '';
-  for await (const chunk of chunks) {
-    const lines = (rest + chunk).split('\n');
-    rest = lines.pop()!;
-    yield* lines;
-  }
-  if (rest !== '') yield rest;
-}

@@ -6,6 +6,7 @@ import { registerExplain } from './commands/explain.js';
 import { registerEval } from './commands/eval.js';
 import { registerClassify } from './commands/classify.js';
 import { registerStart } from './commands/start.js';
+import { registerRls } from './commands/rls.js';
 
 /** Runs `posture` with the given arguments (without `node` and the script); returns the exit code. */
 export async function main(argv: string[], io: Io): Promise<number> {
@@ -24,6 +25,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     registerEval,
     registerClassify,
     registerStart,
+    registerRls,
   ]) {
     register(program, io, setExit);
   }

@@ -50,22 +50,24 @@ export interface FlowRule {
 export interface GrantPlan {
   rule: string;
   checks: readonly ArgumentCheck[];
-  rate?: RateLimit;
-  timeoutMs?: number;
+  rate: RateLimit | undefined;
+  timeoutMs: number | undefined;
   /** Outcomes when no data-flow rule fires: plain, with a verified approval, confirmed. */
   outcome: { plain: Decision; approved: Decision; confirmed: Decision };
+  /** Outcomes by the bit mask of the flows that fired, filled on first use. */
+  byFlows: Map<number, { plain: Decision; approved: Decision; confirmed: Decision }>;
 }
 
 /** Everything needed to decide one agent's calls to one tool. */
 export interface Plan {
   readonly tool: CatalogTool;
   /** Set when the outcome never depends on the call: no grant covers the tool. */
-  readonly fixed?: Decision;
+  readonly fixed: Decision | undefined;
   readonly denies: readonly { rule: string; checks: readonly ArgumentCheck[]; decision: Decision }[];
   readonly grants: readonly GrantPlan[];
-  readonly maxCalls?: { max: number; rule: string };
-  readonly rate?: RateLimit;
-  readonly loop?: { repeats: number; withinMs: number; rule: string; keep: number };
+  readonly maxCalls: { max: number; rule: string } | undefined;
+  readonly rate: RateLimit | undefined;
+  readonly loop: { repeats: number; withinMs: number; rule: string; keep: number } | undefined;
   readonly controls: readonly Control[];
   readonly flows: readonly FlowRule[];
   /** Whether deciding reads or writes session state at all. */
@@ -255,15 +257,17 @@ function planFor(
     return {
       rule,
       checks: checksOf(grant, rule),
-      ...(grant.rate
-        ? { rate: { rule: `${rule}.rate`, key: `${agent}\u0000${rule}`, ...parseRate(grant.rate) } }
-        : {}),
-      ...(timeout ? { timeoutMs: durationMs(timeout) } : {}),
+      // Every plan has every property, so that V8 sees one object shape on the hot path.
+      rate: grant.rate
+        ? { rule: `${rule}.rate`, key: `${agent}\u0000${rule}`, ...parseRate(grant.rate) }
+        : undefined,
+      timeoutMs: timeout ? durationMs(timeout) : undefined,
       outcome: {
         plain: outcome(false, false),
         approved: outcome(true, false),
         confirmed: outcome(false, true),
       },
+      byFlows: new Map(),
     };
   });
 
@@ -276,24 +280,22 @@ function planFor(
         keep: Math.max(16, 2 * values.loop.repeats + 2),
       }
     : undefined;
-  const plan: Plan = {
+  const maxCalls = values.max_calls ? { max: values.max_calls, rule: source.max_calls! } : undefined;
+  const rate = values.rate ? { rule: source.rate!, key: agent, ...parseRate(values.rate) } : undefined;
+  return {
     tool,
-    ...(fixed ? { fixed } : {}),
+    fixed,
     denies,
     grants: grantPlans,
-    ...(values.max_calls ? { maxCalls: { max: values.max_calls, rule: source.max_calls! } } : {}),
-    ...(values.rate ? { rate: { rule: source.rate!, key: agent, ...parseRate(values.rate) } } : {}),
-    ...(loop ? { loop } : {}),
+    maxCalls,
+    rate,
+    loop,
     controls,
     flows: flowRules,
-    stateful: false,
-  };
-  return {
-    ...plan,
     stateful:
-      plan.maxCalls !== undefined ||
-      plan.rate !== undefined ||
-      plan.loop !== undefined ||
+      maxCalls !== undefined ||
+      rate !== undefined ||
+      loop !== undefined ||
       flowRules.length > 0 ||
       tool.returns.length > 0 ||
       grantPlans.some((g) => g.rate),

@@ -2,8 +2,8 @@ import type { Control, CompiledPolicy, GrantPlan, Plan, RateLimit } from './comp
 import { freezeDecision, resolveControls } from './compile.js';
 import type { ArgumentCheck } from './policy/constraints.js';
 import { failureMessage } from './policy/constraints.js';
-import type { DecisionState, SessionState } from './state.js';
-import { canonicalJson, hash53 } from './text.js';
+import type { DecisionState, RateLog, SessionState } from './state.js';
+import { fingerprintOf } from './text.js';
 import type { DecideContext, Decision, DecisionRequest } from './types.js';
 
 const AGENT_UNKNOWN = freezeDecision({
@@ -113,40 +113,27 @@ function decideOrThrow(
       `the session has made ${session.calls} calls; the limit is ${plan.maxCalls.max}`,
     );
   }
-  const agentLog = plan.rate ? trimmedLog(state, plan.rate, now) : undefined;
-  if (plan.rate && agentLog!.length >= plan.rate.limit) return rateDenial(plan.rate);
-  const grantLog = grant.rate ? trimmedLog(state, grant.rate, now) : undefined;
-  if (grant.rate && grantLog!.length >= grant.rate.limit) return rateDenial(grant.rate);
+  const agentLog = plan.rate ? state.rateLog(plan.rate.key) : undefined;
+  if (plan.rate && overLimit(agentLog!, plan.rate, now)) return rateDenial(plan.rate);
+  const grantLog = grant.rate ? state.rateLog(grant.rate.key) : undefined;
+  if (grant.rate && overLimit(grantLog!, grant.rate, now)) return rateDenial(grant.rate);
 
   let fingerprint: string | undefined;
   if (plan.loop) {
-    fingerprint = `${plan.tool.key}#${hash53(canonicalJson(args))}`;
+    // The part that differs most comes first, so unequal fingerprints differ early.
+    fingerprint = `${fingerprintOf(args)}#${plan.tool.key}`;
     const loopDenial = detectLoop(session, plan.loop, fingerprint, now);
     if (loopDenial) return loopDenial;
   }
 
-  let decision: Decision;
   const fired = firedFlows(plan, session.labels, request.labels);
-  if (fired) {
-    const { plain } = grant.outcome;
-    const controls: Control[] = [...plan.controls, ...fired];
-    const allowReason = plain.reasons[0]!;
-    decision = resolveControls(
-      grant.rule,
-      allowReason,
-      baseObligations(plain),
-      controls,
-      approved,
-      confirmed,
-    );
-  } else {
-    decision = approved ? grant.outcome.approved : confirmed ? grant.outcome.confirmed : grant.outcome.plain;
-  }
+  const outcome = fired === 0 ? grant.outcome : flowOutcome(plan, grant, fired);
+  const decision = approved ? outcome.approved : confirmed ? outcome.confirmed : outcome.plain;
 
   if (decision.decision === 'allow') {
     session.calls++;
-    agentLog?.push(now);
-    grantLog?.push(now);
+    if (agentLog) record(agentLog, plan.rate!.limit, now);
+    if (grantLog) record(grantLog, grant.rate!.limit, now);
     if (plan.loop) {
       session.history.push({ fp: fingerprint!, at: now });
       if (session.history.length > plan.loop.keep)
@@ -167,14 +154,15 @@ function addLabels(session: SessionState, labels: readonly string[]): void {
   for (const label of labels) if (!session.labels.includes(label)) session.labels.push(label);
 }
 
-/** The rate log with entries older than the window dropped. */
-function trimmedLog(state: DecisionState, rate: RateLimit, now: number): number[] {
-  const log = state.rateLog(rate.key);
-  const horizon = now - rate.windowMs;
-  let stale = 0;
-  while (stale < log.length && log[stale]! <= horizon) stale++;
-  if (stale > 0) log.splice(0, stale);
-  return log;
+/** Whether one more call would exceed the limit: the `limit`-th most recent call is in the window. */
+function overLimit(log: RateLog, rate: RateLimit, now: number): boolean {
+  return log.times.length >= rate.limit && log.times[log.next]! > now - rate.windowMs;
+}
+
+function record(log: RateLog, limit: number, now: number): void {
+  if (log.times.length < limit) log.times.push(now);
+  else log.times[log.next] = now;
+  log.next = (log.next + 1) % limit;
 }
 
 function rateDenial(rate: RateLimit): Decision {
@@ -197,27 +185,30 @@ function detectLoop(
 ): Decision | undefined {
   const horizon = now - loop.withinMs;
   const history = session.history;
-  // A-B-A-B first: such a run also repeats A, and the oscillation is the better reason.
-  // Walking back from the newest call, B and A (this call) alternate.
   const last = history[history.length - 1];
-  if (last && last.fp !== fingerprint && last.at > horizon) {
-    let run = 0;
-    for (let i = history.length - 1; i >= 0 && history[i]!.at > horizon; i--) {
-      const expected = run % 2 === 0 ? last.fp : fingerprint;
-      if (history[i]!.fp !== expected) break;
-      run++;
-    }
-    if (run >= 2 * loop.repeats) {
-      return limitDenial(
-        loop.rule,
-        'loop.oscillation',
-        `the session has alternated between two calls ${Math.floor(run / 2)} times within ${formatWindow(loop.withinMs)}`,
-      );
+  // One walk back over the window: count repeats of this call, and the length of the run in
+  // which the newest call (B) and this one (A) alternate.
+  const other = last !== undefined && last.fp !== fingerprint ? last.fp : undefined;
+  let repeats = 0;
+  let run = 0;
+  let alternating = other !== undefined;
+  for (let i = history.length - 1; i >= 0; i--) {
+    const entry = history[i]!;
+    if (entry.at <= horizon) break;
+    const same = entry.fp === fingerprint;
+    if (same) repeats++;
+    if (alternating) {
+      if (run % 2 === 0 ? entry.fp === other : same) run++;
+      else alternating = false;
     }
   }
-  let repeats = 0;
-  for (let i = history.length - 1; i >= 0 && history[i]!.at > horizon; i--) {
-    if (history[i]!.fp === fingerprint) repeats++;
+  // A-B-A-B first: such a run also repeats A, and the oscillation is the better reason.
+  if (run >= 2 * loop.repeats) {
+    return limitDenial(
+      loop.rule,
+      'loop.oscillation',
+      `the session has alternated between two calls ${Math.floor(run / 2)} times within ${formatWindow(loop.withinMs)}`,
+    );
   }
   if (repeats >= loop.repeats) {
     return limitDenial(
@@ -229,20 +220,36 @@ function detectLoop(
   return undefined;
 }
 
-/** The flow controls the session's labels (and those the request brings) set off. */
-function firedFlows(
-  plan: Plan,
-  labels: readonly string[],
-  extra: readonly string[] | undefined,
-): Control[] | undefined {
-  let fired: Control[] | undefined;
-  if (labels.length === 0 && !extra?.length) return undefined;
-  for (const flow of plan.flows) {
-    if (flow.after.some((label) => labels.includes(label) || extra?.includes(label) === true)) {
-      (fired ??= []).push(flow.control);
+/** The flows the session's labels (and those the request brings) set off, as a bit mask. */
+function firedFlows(plan: Plan, labels: readonly string[], extra: readonly string[] | undefined): number {
+  if (labels.length === 0 && !extra?.length) return 0;
+  let mask = 0;
+  for (let i = 0; i < plan.flows.length; i++) {
+    for (const label of plan.flows[i]!.after) {
+      if (labels.includes(label) || extra?.includes(label) === true) {
+        mask |= 1 << i;
+        break;
+      }
     }
   }
-  return fired;
+  return mask;
+}
+
+/** Outcomes with some flows fired: built once per grant and combination of flows, then shared. */
+function flowOutcome(plan: Plan, grant: GrantPlan, mask: number): GrantPlan['outcome'] {
+  let outcome = grant.byFlows.get(mask);
+  if (!outcome) {
+    const fired = plan.flows.filter((_, i) => mask & (1 << i)).map((flow) => flow.control);
+    const controls: Control[] = [...plan.controls, ...fired];
+    const { plain } = grant.outcome;
+    const build = (approved: boolean, confirmed: boolean) =>
+      freezeDecision(
+        resolveControls(grant.rule, plain.reasons[0]!, baseObligations(plain), controls, approved, confirmed),
+      );
+    outcome = { plain: build(false, false), approved: build(true, false), confirmed: build(false, true) };
+    grant.byFlows.set(mask, outcome);
+  }
+  return outcome;
 }
 
 function baseObligations(decision: Decision): Decision['obligations'] {

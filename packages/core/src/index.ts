@@ -6,6 +6,7 @@ export {
   createMemoryState,
   type DecisionState,
   type SessionState,
+  type RateLog,
   type MemoryStateOptions,
 } from './state.js';
 export {
@@ -19,3 +20,17 @@ export { PolicyFile, policyJsonSchema } from './policy/schema.js';
 export { PROBLEM_CODES, formatProblem, type Problem, type ProblemCode } from './policy/problems.js';
 export type { CatalogTool } from './policy/catalog.js';
 export { canonicalJson } from './text.js';
+export {
+  compileRetrieval,
+  filterDocuments,
+  canReadResource,
+  filterResourceList,
+  filterResourceRead,
+  filterRetrievalResult,
+  RESOURCE_LABELS_KEY,
+  type DocumentLabels,
+  type RetrievalAccess,
+  type LabelledResource,
+  type RetrievalFilterResult,
+} from './data/retrieval.js';
+export { generateRls, quoteIdent, quoteLiteral, type RlsOptions } from './data/rls.js';

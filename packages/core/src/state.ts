@@ -11,11 +11,21 @@ export interface SessionState {
   history: Array<{ fp: string; at: number }>;
 }
 
+/**
+ * The times of the last `limit` allowed calls, as a ring: `times[next]` is the oldest once the
+ * ring is full. A call is over the limit exactly when that oldest time is still inside the
+ * window, so an exact sliding-window log costs O(1) per call and `limit` numbers of memory.
+ */
+export interface RateLog {
+  times: number[];
+  next: number;
+}
+
 export interface DecisionState {
   /** The session's record, created empty on first use. */
   session(id: string): SessionState;
-  /** Times of the allowed calls counted against one rate limit, oldest first. */
-  rateLog(key: string): number[];
+  /** The allowed calls counted against one rate limit. */
+  rateLog(key: string): RateLog;
 }
 
 export interface MemoryStateOptions {
@@ -29,7 +39,7 @@ export function createMemoryState(options: MemoryStateOptions = {}): DecisionSta
   const maxSessions = options.maxSessions ?? 100_000;
   const maxRateKeys = options.maxRateKeys ?? 100_000;
   const sessions = new Map<string, SessionState>();
-  const rates = new Map<string, number[]>();
+  const rates = new Map<string, RateLog>();
   return {
     session(id) {
       let record = sessions.get(id);
@@ -44,7 +54,7 @@ export function createMemoryState(options: MemoryStateOptions = {}): DecisionSta
       let log = rates.get(key);
       if (!log) {
         if (rates.size >= maxRateKeys) rates.delete(rates.keys().next().value!);
-        log = [];
+        log = { times: [], next: 0 };
         rates.set(key, log);
       }
       return log;

@@ -188,3 +188,29 @@ export function hash53(text: string, seed = 0): string {
   h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
   return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(36);
 }
+
+/**
+ * A fingerprint of a JSON value, independent of object key order, for loop detection on every
+ * call. Flat arguments (the common case) become a short canonical string directly, with no
+ * hashing; anything else is the 53-bit hash of its canonical JSON.
+ */
+export function fingerprintOf(value: unknown): string {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    const keys = Object.keys(value);
+    if (keys.length <= 16) {
+      if (keys.length > 1) keys.sort();
+      let out = '';
+      for (const key of keys) {
+        const item = (value as Record<string, unknown>)[key];
+        const type = typeof item;
+        if (type === 'string') out += `${key}\u0000s${item as string}\u0001`;
+        else if (type === 'number' || type === 'boolean' || item === null)
+          out += `${key}\u0000${String(item)}\u0001`;
+        else return hash53(canonicalJson(value));
+        if (out.length > 256) return hash53(canonicalJson(value));
+      }
+      return out;
+    }
+  }
+  return hash53(canonicalJson(value));
+}

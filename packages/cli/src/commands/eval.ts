@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { createMemoryState, decide, type Decision } from '@posture/core';
-import { CliError, splitLines, type Io } from '../io.js';
+import { CliError, type Io } from '../io.js';
 import type { Register } from '../io.js';
 import { readPolicy } from '../policy.js';
 import { parseRequest } from '../request.js';
@@ -14,45 +14,64 @@ export const registerEval: Register = (program, io) => {
     .action(async (options: { policy: string; input?: string }) => {
       const { compiled } = await readPolicy(io, options.policy);
       const state = createMemoryState();
-      const output = new OutputBuffer(io);
+      const source = options.input ?? 'stdin';
       // Shared decisions are frozen objects: serialise each once.
       const serialised = new WeakMap<Decision, string>();
       let lineNumber = 0;
       let now = Date.now();
-      for await (const line of readLines(io, options.input)) {
-        lineNumber++;
-        if (line.trim() === '') continue;
-        let value: unknown;
-        try {
-          value = JSON.parse(line);
-        } catch (error) {
-          await output.flush();
-          throw new CliError(
-            `${options.input ?? 'stdin'}:${lineNumber}: not JSON: ${(error as Error).message}`,
-          );
+      let rest = '';
+      // Lines are decided synchronously a chunk at a time, and each chunk's output is one write:
+      // no promise per line.
+      const decideLines = (lines: string[]): string => {
+        let out = '';
+        for (const line of lines) {
+          lineNumber++;
+          if (line.trim() === '') continue;
+          let value: unknown;
+          try {
+            value = JSON.parse(line);
+          } catch (error) {
+            throw Object.assign(
+              new CliError(`${source}:${lineNumber}: not JSON: ${(error as Error).message}`),
+              { out },
+            );
+          }
+          const parsed = parseRequest(value);
+          if ('error' in parsed)
+            throw Object.assign(new CliError(`${source}:${lineNumber}: ${parsed.error}`), { out });
+          if (parsed.time !== undefined) now = parsed.time;
+          const decision = decide(parsed.request, compiled, state, { now });
+          let text = serialised.get(decision);
+          if (text === undefined) {
+            text = JSON.stringify(decision);
+            if (Object.isFrozen(decision)) serialised.set(decision, text);
+          }
+          out += `${text}\n`;
         }
-        const parsed = parseRequest(value);
-        if ('error' in parsed) {
-          await output.flush();
-          throw new CliError(`${options.input ?? 'stdin'}:${lineNumber}: ${parsed.error}`);
+        return out;
+      };
+      const emit = async (text: string) => {
+        if (text !== '' && !io.stdout(text)) await io.drain();
+      };
+      try {
+        for await (const chunk of readChunks(io, options.input)) {
+          const lines = (rest + chunk).split('\n');
+          rest = lines.pop()!;
+          await emit(decideLines(lines));
         }
-        if (parsed.time !== undefined) now = parsed.time;
-        const decision = decide(parsed.request, compiled, state, { now });
-        let text = serialised.get(decision);
-        if (text === undefined) {
-          text = JSON.stringify(decision);
-          if (Object.isFrozen(decision)) serialised.set(decision, text);
-        }
-        await output.write(`${text}\n`);
+        await emit(decideLines(rest === '' ? [] : [rest]));
+      } catch (error) {
+        // What was decided before a bad line is still written, then the error names the line.
+        const partial = (error as { out?: string }).out;
+        if (partial) await emit(partial);
+        throw error;
       }
-      await output.flush();
     });
 };
 
-/** Lines of a file or of standard input. */
-function readLines(io: Io, input: string | undefined): AsyncIterable<string> {
-  if (input === undefined || input === '-') return splitLines(io.stdin());
-  return splitLines(fileChunks(input));
+/** Text chunks of a file or of standard input. */
+function readChunks(io: Io, input: string | undefined): AsyncIterable<string> {
+  return input === undefined || input === '-' ? io.stdin() : fileChunks(input);
 }
 
 async function* fileChunks(path: string): AsyncIterable<string> {
@@ -62,24 +81,5 @@ async function* fileChunks(path: string): AsyncIterable<string> {
     }
   } catch (error) {
     throw new CliError(`cannot read \`${path}\`: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
-  }
-}
-
-/** Batches output lines into large writes, waiting when the reader falls behind. */
-class OutputBuffer {
-  private parts: string[] = [];
-  private size = 0;
-  constructor(private readonly io: Io) {}
-  async write(text: string): Promise<void> {
-    this.parts.push(text);
-    this.size += text.length;
-    if (this.size >= 1 << 16) await this.flush();
-  }
-  async flush(): Promise<void> {
-    if (this.parts.length === 0) return;
-    const ready = this.io.stdout(this.parts.join(''));
-    this.parts = [];
-    this.size = 0;
-    if (!ready) await this.io.drain();
   }
 }

@@ -13,9 +13,9 @@ export interface CatalogTool {
   irreversible: boolean;
   returns: readonly string[];
   /** The confidential classes it may receive; undefined: any. */
-  accepts?: readonly string[];
+  accepts: readonly string[] | undefined;
   external: boolean;
-  inputSchema?: Record<string, unknown>;
+  inputSchema: Record<string, unknown> | undefined;
   /** What automatic classification concluded, before the policy's overrides. */
   classification: Classification;
   /** Whether the policy declares it, or only discovery saw it. */
@@ -63,10 +63,10 @@ function catalogTool(
     tier: override?.tier ?? classification.tier,
     irreversible: override?.irreversible ?? classification.irreversible,
     returns: override?.returns ?? [],
-    ...(override?.accepts ? { accepts: override.accepts } : {}),
+    accepts: override?.accepts,
     // An open-world hint can only add restrictions here, so it is trusted for this.
     external: override?.external ?? definition.annotations?.openWorldHint === true,
-    ...(definition.inputSchema ? { inputSchema: definition.inputSchema } : {}),
+    inputSchema: definition.inputSchema,
     classification,
     declared: override !== undefined,
   };
