@@ -68,14 +68,14 @@ function decideOrThrow(
 
   // An explicit deny is named even where no grant would have allowed the call anyway.
   for (const deny of plan.denies) {
-    if (deny.checks.length === 0 || deny.checks.every((check) => passes(check, args))) return deny.decision;
+    if (allPass(deny.checks, args)) return deny.decision;
   }
   if (plan.fixed) return plan.fixed;
 
   let grant: GrantPlan | undefined;
   let failures: Array<{ check: ArgumentCheck; value: unknown }> | undefined;
   for (const candidate of plan.grants) {
-    if (candidate.checks.every((check) => passes(check, args))) {
+    if (allPass(candidate.checks, args)) {
       grant = candidate;
       break;
     }
@@ -148,6 +148,11 @@ function decideOrThrow(
 function passes(check: ArgumentCheck, args: Record<string, unknown>): boolean {
   const value = args[check.arg];
   return value !== undefined && check.validate(value) === true;
+}
+
+function allPass(checks: readonly ArgumentCheck[], args: Record<string, unknown>): boolean {
+  for (let i = 0; i < checks.length; i++) if (!passes(checks[i]!, args)) return false;
+  return true;
 }
 
 function addLabels(session: SessionState, labels: readonly string[]): void {

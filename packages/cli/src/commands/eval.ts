@@ -26,14 +26,17 @@ export const registerEval: Register = (program, io) => {
         let out = '';
         for (const line of lines) {
           lineNumber++;
-          if (line.trim() === '') continue;
+          if (line.length === 0) continue;
           let value: unknown;
           try {
             value = JSON.parse(line);
           } catch (error) {
+            if (line.trim() === '') continue;
             throw Object.assign(
               new CliError(`${source}:${lineNumber}: not JSON: ${(error as Error).message}`),
-              { out },
+              {
+                out,
+              },
             );
           }
           const parsed = parseRequest(value);
