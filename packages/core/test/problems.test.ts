@@ -175,6 +175,11 @@ const CASES: Array<{
     severity: 'warning',
   },
   {
+    code: 'retrieval.unknown_default',
+    text: `${BASE}  retrieval:\n    classifications: { internal: { readers: [group:support] } }\n    default: interal\n`,
+    hint: /did you mean `internal`/,
+  },
+  {
     code: 'flow.unknown_class',
     text: BASE.replace('after: [untrusted]', 'after: [untrusted, untrustd]'),
     severity: 'warning',
@@ -210,6 +215,13 @@ describe('policy problems', () => {
       if (hint) expect(problem.hint).toMatch(hint);
     });
   }
+
+  it('checks the readers of retrieval classifications', () => {
+    const text = `${BASE}  retrieval:\n    classifications: { internal: { readers: ['*', group:suport] } }\n`;
+    const problem = only(text, 'principal.unknown');
+    expect(problem.path).toEqual(['data', 'retrieval', 'classifications', 'internal', 'readers', 1]);
+    expect(problem.hint).toMatch(/did you mean `group:support`/);
+  });
 
   it('reports every problem of a file, not only the first', () => {
     const text = BASE.replace('owner: alice', 'owner: mallory').replace(

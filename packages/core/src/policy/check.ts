@@ -217,6 +217,28 @@ export function checkPolicy(
     });
   }
 
+  const retrieval = policy.data.retrieval;
+  if (retrieval) {
+    for (const [name, classification] of Object.entries(retrieval.classifications)) {
+      classification.readers.forEach((reader, i) => {
+        if (reader !== '*' && !isKnownPrincipal(reader)) {
+          add(unknownPrincipal(reader, ['data', 'retrieval', 'classifications', name, 'readers', i]));
+        }
+      });
+    }
+    if (retrieval.default !== undefined && !Object.hasOwn(retrieval.classifications, retrieval.default)) {
+      add({
+        code: 'retrieval.unknown_default',
+        severity: 'error',
+        message: `default classification \`${retrieval.default}\` is not declared, so unlabelled documents are withheld`,
+        path: ['data', 'retrieval', 'default'],
+        hint:
+          hintFrom(retrieval.default, Object.keys(retrieval.classifications)) ??
+          'declare it under `classifications`',
+      });
+    }
+  }
+
   checkClasses(policy, add);
   return findings;
 }
