@@ -2,7 +2,7 @@ import type { Decision, McpTool, Obligations, Reason, Tier, Verdict } from './ty
 import { ACCESS_RANK, buildCatalog, groupMembership, usersOf, type CatalogTool } from './policy/catalog.js';
 import { constraintCompiler, type ArgumentCheck } from './policy/constraints.js';
 import type { Grant, Limits, PolicyFile } from './policy/schema.js';
-import { durationMs, parseRate, toolMatcher, type ToolMatcher } from './text.js';
+import { durationMs, hash53, parseRate, toolMatcher, type ToolMatcher } from './text.js';
 
 /**
  * The policy prepared for evaluation: every agent × tool pair is resolved once, so deciding is
@@ -67,7 +67,7 @@ export interface Plan {
   readonly grants: readonly GrantPlan[];
   readonly maxCalls: { max: number; rule: string } | undefined;
   readonly rate: RateLimit | undefined;
-  readonly loop: { repeats: number; withinMs: number; rule: string; keep: number } | undefined;
+  readonly loop: { repeats: number; withinMs: number; rule: string; keep: number; seed: number } | undefined;
   readonly controls: readonly Control[];
   readonly flows: readonly FlowRule[];
   /** Whether deciding reads or writes session state at all. */
@@ -278,6 +278,8 @@ function planFor(
         withinMs: durationMs(values.loop.within),
         rule: source.loop!,
         keep: Math.max(16, 2 * values.loop.repeats + 2),
+        // Fingerprints are per tool: the same arguments to another tool are another call.
+        seed: Number.parseInt(hash53(tool.key), 36) % 0x7fffffff,
       }
     : undefined;
   const maxCalls = values.max_calls ? { max: values.max_calls, rule: source.max_calls! } : undefined;

@@ -118,10 +118,9 @@ function decideOrThrow(
   const grantLog = grant.rate ? state.rateLog(grant.rate.key) : undefined;
   if (grant.rate && overLimit(grantLog!, grant.rate, now)) return rateDenial(grant.rate);
 
-  let fingerprint: string | undefined;
+  let fingerprint = 0;
   if (plan.loop) {
-    // The part that differs most comes first, so unequal fingerprints differ early.
-    fingerprint = `${fingerprintOf(args)}#${plan.tool.key}`;
+    fingerprint = fingerprintOf(args, plan.loop.seed);
     const loopDenial = detectLoop(session, plan.loop, fingerprint, now);
     if (loopDenial) return loopDenial;
   }
@@ -135,9 +134,9 @@ function decideOrThrow(
     if (agentLog) record(agentLog, plan.rate!.limit, now);
     if (grantLog) record(grantLog, grant.rate!.limit, now);
     if (plan.loop) {
-      session.history.push({ fp: fingerprint!, at: now });
-      if (session.history.length > plan.loop.keep)
-        session.history.splice(0, session.history.length - plan.loop.keep);
+      const history = session.history;
+      history.push(fingerprint, now);
+      if (history.length > 2 * plan.loop.keep) history.splice(0, history.length - 2 * plan.loop.keep);
     }
     if (request.labels) addLabels(session, request.labels);
     if (plan.tool.returns.length > 0) addLabels(session, plan.tool.returns);
@@ -185,25 +184,25 @@ function limitDenial(rule: string, code: string, message: string): Decision {
 function detectLoop(
   session: SessionState,
   loop: NonNullable<Plan['loop']>,
-  fingerprint: string,
+  fingerprint: number,
   now: number,
 ): Decision | undefined {
   const horizon = now - loop.withinMs;
   const history = session.history;
-  const last = history[history.length - 1];
+  const n = history.length;
   // One walk back over the window: count repeats of this call, and the length of the run in
   // which the newest call (B) and this one (A) alternate.
-  const other = last !== undefined && last.fp !== fingerprint ? last.fp : undefined;
+  const other = n >= 2 && history[n - 2] !== fingerprint ? history[n - 2]! : undefined;
   let repeats = 0;
   let run = 0;
   let alternating = other !== undefined;
-  for (let i = history.length - 1; i >= 0; i--) {
-    const entry = history[i]!;
-    if (entry.at <= horizon) break;
-    const same = entry.fp === fingerprint;
+  for (let i = n - 2; i >= 0; i -= 2) {
+    if (history[i + 1]! <= horizon) break;
+    const fp = history[i]!;
+    const same = fp === fingerprint;
     if (same) repeats++;
     if (alternating) {
-      if (run % 2 === 0 ? entry.fp === other : same) run++;
+      if (run % 2 === 0 ? fp === other : same) run++;
       else alternating = false;
     }
   }

@@ -7,8 +7,11 @@ export interface SessionState {
   calls: number;
   /** Data classes the session has carried (`untrusted`, `pii`, …). */
   labels: string[];
-  /** Recent allowed calls, oldest first: a fingerprint of tool and arguments, and when. */
-  history: Array<{ fp: string; at: number }>;
+  /**
+   * Recent allowed calls, oldest first, flat as `[fingerprint, time, fingerprint, time, …]`:
+   * numbers only, so it costs no object per call and stores as-is in Redis.
+   */
+  history: number[];
 }
 
 /**

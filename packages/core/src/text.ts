@@ -190,27 +190,81 @@ export function hash53(text: string, seed = 0): string {
 }
 
 /**
- * A fingerprint of a JSON value, independent of object key order, for loop detection on every
- * call. Flat arguments (the common case) become a short canonical string directly, with no
- * hashing; anything else is the 53-bit hash of its canonical JSON.
+ * A 53-bit fingerprint of a JSON value, independent of object key order (the hash of its
+ * canonical JSON, computed without building that text), for loop detection on every call. A
+ * number, so that comparing and storing fingerprints allocates nothing.
  */
-export function fingerprintOf(value: unknown): string {
-  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    const keys = Object.keys(value);
-    if (keys.length <= 16) {
-      if (keys.length > 1) keys.sort();
-      let out = '';
-      for (const key of keys) {
-        const item = (value as Record<string, unknown>)[key];
-        const type = typeof item;
-        if (type === 'string') out += `${key}\u0000s${item as string}\u0001`;
-        else if (type === 'number' || type === 'boolean' || item === null)
-          out += `${key}\u0000${String(item)}\u0001`;
-        else return hash53(canonicalJson(value));
-        if (out.length > 256) return hash53(canonicalJson(value));
-      }
-      return out;
-    }
+export function fingerprintOf(value: unknown, seed = 0): number {
+  const state = new Int32Array(2);
+  state[0] = 0xdeadbeef ^ seed;
+  state[1] = 0x41c6ce57 ^ seed;
+  const flat = flatText(value);
+  if (flat !== undefined) feedText(state, flat);
+  else feedValue(state, value, 0);
+  let h1 = state[0]!;
+  let h2 = state[1]!;
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
+  h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
+  h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+}
+
+/**
+ * The text `feedValue` would hash for an object of strings, numbers and booleans (the common
+ * shape of tool arguments), built in one go; undefined for anything else.
+ */
+function flatText(value: unknown): string | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const keys = Object.keys(value);
+  if (keys.length > 1) keys.sort();
+  let text = '{';
+  for (const key of keys) {
+    const item = (value as Record<string, unknown>)[key];
+    if (typeof item === 'string') text += `${key}\u0000\u0002${item}\u0001`;
+    else if (item === null || typeof item !== 'object') text += `${key}\u0000\u0003${String(item)}\u0001`;
+    else return undefined;
   }
-  return hash53(canonicalJson(value));
+  return `${text}}`;
+}
+
+/** Mixes a text into the two hash lanes; the lanes live in locals inside the loop. */
+function feedText(state: Int32Array, text: string): void {
+  let h1 = state[0]!;
+  let h2 = state[1]!;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  state[0] = h1;
+  state[1] = h2;
+}
+
+function feedValue(state: Int32Array, value: unknown, depth: number): void {
+  if (typeof value === 'string') {
+    feedText(state, '\u0002');
+    return feedText(state, value);
+  }
+  if (value === null || typeof value !== 'object') return feedText(state, `\u0003${String(value)}`);
+  // Deeper than any real argument: the rest counts as one opaque marker rather than recursing.
+  if (depth > 64) return feedText(state, '\u0004');
+  if (Array.isArray(value)) {
+    feedText(state, '[');
+    for (const item of value) {
+      feedValue(state, item, depth + 1);
+      feedText(state, ',');
+    }
+    return feedText(state, ']');
+  }
+  const keys = Object.keys(value);
+  if (keys.length > 1) keys.sort();
+  feedText(state, '{');
+  for (const key of keys) {
+    feedText(state, key);
+    feedText(state, '\u0000');
+    feedValue(state, (value as Record<string, unknown>)[key], depth + 1);
+    feedText(state, '\u0001');
+  }
+  feedText(state, '}');
 }
