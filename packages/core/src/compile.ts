@@ -1,7 +1,8 @@
 import type { Decision, McpTool, Obligations, Reason, Tier, Verdict } from './types.js';
 import { ACCESS_RANK, buildCatalog, groupMembership, usersOf, type CatalogTool } from './policy/catalog.js';
 import { constraintCompiler, type ArgumentCheck } from './policy/constraints.js';
-import type { Grant, Limits, PolicyFile } from './policy/schema.js';
+import type { DataRule, Grant, Limits, PolicyFile } from './policy/schema.js';
+import { createDetector, type Detector } from './data/detector.js';
 import { durationMs, hash53, parseRate, toolMatcher, type ToolMatcher } from './text.js';
 
 /**
@@ -13,6 +14,15 @@ export interface CompiledPolicy {
   readonly catalog: ReadonlyMap<string, CatalogTool>;
   readonly agents: ReadonlyMap<string, CompiledAgent>;
   readonly users: ReadonlySet<string>;
+  /** Finds secrets and personal data, with the policy's own patterns; shared by every plan. */
+  readonly detector: Detector;
+}
+
+/** A `data.rules` entry that stops arguments carrying some classes from reaching a tool. */
+export interface ArgumentRule {
+  rule: string;
+  /** Families (`secrets`, `pii`) and classes (`aws_access_key`, custom patterns) it blocks. */
+  blocks: ReadonlySet<string>;
 }
 
 export interface CompiledAgent {
@@ -70,6 +80,8 @@ export interface Plan {
   readonly loop: { repeats: number; withinMs: number; rule: string; keep: number; seed: number } | undefined;
   readonly controls: readonly Control[];
   readonly flows: readonly FlowRule[];
+  /** `data.rules` that deny calls whose arguments carry a blocked class. */
+  readonly argumentRules: readonly ArgumentRule[];
   /** Whether deciding reads or writes session state at all. */
   readonly stateful: boolean;
 }
@@ -84,6 +96,12 @@ export function compile(policy: PolicyFile, options: CompileOptions = {}): Compi
   const catalog = buildCatalog(policy, options.discovered);
   const membership = groupMembership(policy);
   const compileConstraint = constraintCompiler();
+  const detector = createDetector(policy.data.patterns ? { patterns: policy.data.patterns } : {});
+  const dataRules = policy.data.rules.map((rule, i) => ({
+    rule,
+    id: rule.id ? `data.rules.${rule.id}` : `data.rules[${i}]`,
+    matches: toolMatcher(rule.tools),
+  }));
   const flows = policy.data.flows.map((flow, i) => ({
     flow,
     rule: flow.id ? `data.flows.${flow.id}` : `data.flows[${i}]`,
@@ -115,7 +133,7 @@ export function compile(policy: PolicyFile, options: CompileOptions = {}): Compi
 
     const plans = new Map<string, Plan>();
     for (const tool of catalog.values()) {
-      plans.set(tool.key, planFor(policy, name, tool, grants, limits, flows, checksOf));
+      plans.set(tool.key, planFor(policy, name, tool, grants, limits, flows, dataRules, checksOf));
     }
     const deny = (code: string, message: string, rule: string) => denial(rule, code, message);
     agents.set(name, {
@@ -138,7 +156,7 @@ export function compile(policy: PolicyFile, options: CompileOptions = {}): Compi
       },
     });
   }
-  return { policy, catalog, agents, users: new Set(Object.keys(policy.users)) };
+  return { policy, catalog, agents, users: new Set(Object.keys(policy.users)), detector };
 }
 
 interface ResolvedLimits {
@@ -171,8 +189,19 @@ function planFor(
   grants: Array<{ grant: Grant; rule: string; matches: ToolMatcher }>,
   limits: ResolvedLimits,
   flows: Array<{ flow: PolicyFile['data']['flows'][number]; rule: string; matches?: ToolMatcher }>,
+  dataRules: Array<{ rule: DataRule; id: string; matches: ToolMatcher }>,
   checksOf: (grant: Grant, rule: string) => ArgumentCheck[],
 ): Plan {
+  const applicable = dataRules.filter(({ matches }) => matches(tool.server, tool.name));
+  const blocks = (rule: DataRule) =>
+    new Set(rule.block.map((name) => (name === 'secret' ? 'secrets' : name)));
+  const argumentRules: ArgumentRule[] = applicable
+    .filter(({ rule }) => rule.direction !== 'out' && rule.action === 'deny')
+    .map(({ rule, id }) => ({ rule: id, blocks: blocks(rule) }));
+  const redactArguments = applicable.filter(
+    ({ rule }) => rule.direction !== 'out' && rule.action === 'redact',
+  );
+  const resultRules = applicable.filter(({ rule }) => rule.direction !== 'in');
   const matching = grants.filter(({ matches }) => matches(tool.server, tool.name));
   const denies = matching
     .filter(({ grant }) => grant.effect === 'deny')
@@ -243,6 +272,19 @@ function planFor(
 
   const base: Obligations = {};
   if (policy.data.redact.length > 0) base.redact = [...policy.data.redact];
+  // What the enforcer does with data after the decision: redact arguments before they reach the
+  // tool; block or redact results before they reach the agent.
+  if (redactArguments.length > 0) {
+    base.redact_arguments = [...new Set(redactArguments.flatMap(({ rule }) => [...blocks(rule)]))];
+  }
+  const resultBlocks = resultRules.filter(({ rule }) => rule.action === 'deny');
+  const resultRedactions = resultRules.filter(({ rule }) => rule.action === 'redact');
+  if (resultBlocks.length > 0) {
+    base.block_results = [...new Set(resultBlocks.flatMap(({ rule }) => [...blocks(rule)]))];
+  }
+  if (resultRedactions.length > 0) {
+    base.redact_results = [...new Set(resultRedactions.flatMap(({ rule }) => [...blocks(rule)]))];
+  }
   if (tool.returns.length > 0) base.labels = [...tool.returns];
 
   const grantPlans: GrantPlan[] = covering.map(({ grant, rule }) => {
@@ -294,6 +336,7 @@ function planFor(
     loop,
     controls,
     flows: flowRules,
+    argumentRules,
     stateful:
       maxCalls !== undefined ||
       rate !== undefined ||

@@ -97,6 +97,11 @@ function decideOrThrow(
     };
   }
 
+  if (plan.argumentRules.length > 0) {
+    const blocked = blockedArgument(plan, compiled, args);
+    if (blocked) return blocked;
+  }
+
   const approved = request.approval !== undefined && request.approval !== null;
   const confirmed = request.confirmed === true;
   if (!plan.stateful && (request.labels === undefined || request.labels.length === 0)) {
@@ -147,6 +152,33 @@ function decideOrThrow(
 function passes(check: ArgumentCheck, args: Record<string, unknown>): boolean {
   const value = args[check.arg];
   return value !== undefined && check.validate(value) === true;
+}
+
+/** The first argument value a `data.rules` entry forbids this tool to receive, as a denial. */
+function blockedArgument(
+  plan: Plan,
+  compiled: CompiledPolicy,
+  args: Record<string, unknown>,
+): Decision | undefined {
+  const findings = compiled.detector.scanValue(args);
+  for (const rule of plan.argumentRules) {
+    for (const finding of findings) {
+      if (!rule.blocks.has(finding.class) && !rule.blocks.has(finding.family)) continue;
+      const path = finding.path.replace(/^\$/, 'args');
+      return {
+        decision: 'deny',
+        rules: [rule.rule],
+        reasons: [
+          {
+            code: 'data.blocked',
+            message: `\`${path}\` carries \`${finding.class}\` (${finding.family}), which \`${plan.tool.key}\` may not receive`,
+          },
+        ],
+        obligations: {},
+      };
+    }
+  }
+  return undefined;
 }
 
 function allPass(checks: readonly ArgumentCheck[], args: Record<string, unknown>): boolean {

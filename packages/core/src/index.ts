@@ -19,6 +19,7 @@ export {
 export { PolicyFile, policyJsonSchema } from './policy/schema.js';
 export { PROBLEM_CODES, formatProblem, type Problem, type ProblemCode } from './policy/problems.js';
 export type { CatalogTool } from './policy/catalog.js';
+export { groupMembership } from './policy/catalog.js';
 export { canonicalJson } from './text.js';
 export {
   compileRetrieval,

@@ -53,7 +53,14 @@ export interface DecisionRequest {
 
 export interface Obligations {
   timeout_ms?: number;
+  /** Classes to redact from evidence (audit events, logs, alerts). */
   redact?: string[];
+  /** Classes to redact from the arguments before they reach the tool (`data.rules`, action redact). */
+  redact_arguments?: string[];
+  /** Classes that withhold the whole result from the agent when found in it (`data.rules`, deny). */
+  block_results?: string[];
+  /** Classes to redact from the result before it reaches the agent (`data.rules`, action redact). */
+  redact_results?: string[];
   approval?: { approvers: string[]; step_up: boolean; expires_ms: number };
   confirm?: boolean;
   /** Data classes the session carries after this call returns. */

@@ -175,6 +175,11 @@ const CASES: Array<{
     severity: 'warning',
   },
   {
+    code: 'pattern.invalid',
+    // (a function replacement: a `$'` in a replacement string means "the text after the match")
+    text: BASE.replace('data:\n', () => "data:\n  patterns:\n    bad: { pattern: '(a+)+$', class: pii }\n"),
+  },
+  {
     code: 'retrieval.unknown_default',
     text: `${BASE}  retrieval:\n    classifications: { internal: { readers: [group:support] } }\n    default: interal\n`,
     hint: /did you mean `internal`/,
@@ -215,6 +220,15 @@ describe('policy problems', () => {
       if (hint) expect(problem.hint).toMatch(hint);
     });
   }
+
+  it('accepts detector classes and custom patterns in data rules, and warns about unknown ones', () => {
+    const text = BASE.replace(
+      'data:\n',
+      "data:\n  patterns:\n    employee_id: { pattern: 'EMP-[0-9]{6}', class: pii }\n  rules:\n    - { tools: [tickets/*], block: [aws_access_key, employee_id, pii, secrets, awss_key] }\n",
+    );
+    const problem = only(text, 'flow.unknown_class');
+    expect(problem.path).toEqual(['data', 'rules', 0, 'block', 4]);
+  });
 
   it('checks the readers of retrieval classifications', () => {
     const text = `${BASE}  retrieval:\n    classifications: { internal: { readers: ['*', group:suport] } }\n`;

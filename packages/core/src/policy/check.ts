@@ -3,6 +3,8 @@ import { closest, globToRegExp, isLiteral, skeleton, toolMatcher } from '../text
 import { ACCESS_RANK, buildCatalog, type CatalogTool } from './catalog.js';
 import { constraintCompiler } from './constraints.js';
 import type { ProblemCode } from './problems.js';
+import { PII_CLASSES, SECRET_CLASSES } from '../data/classes.js';
+import { checkPattern } from '../data/patterns.js';
 import type { PolicyFile } from './schema.js';
 
 /** A problem before it is placed in the file: the loader adds line and column. */
@@ -336,6 +338,14 @@ function checkOverrides(catalog: Map<string, CatalogTool>, add: (finding: Findin
 
 function checkClasses(policy: PolicyFile, add: (finding: Finding) => void): void {
   const known = new Set([...BUILTIN_CLASSES, ...Object.keys(policy.data.classes ?? {})]);
+  // Rules and redaction may also name what detectors find: a class or a custom pattern.
+  const detectable = new Set([
+    ...known,
+    ...SECRET_CLASSES,
+    ...PII_CLASSES,
+    ...Object.keys(policy.data.patterns ?? {}),
+    ...Object.values(policy.data.patterns ?? {}).map((pattern) => pattern.class),
+  ]);
   const check = (name: string, path: (string | number)[]) => {
     if (known.has(name)) return;
     add({
@@ -346,7 +356,32 @@ function checkClasses(policy: PolicyFile, add: (finding: Finding) => void): void
       hint: hintFrom(name, [...known]) ?? `built-in classes: ${BUILTIN_CLASSES.join(', ')}`,
     });
   };
-  policy.data.redact.forEach((name, i) => check(name, ['data', 'redact', i]));
+  const checkDetectable = (name: string, path: (string | number)[]) => {
+    if (detectable.has(name)) return;
+    add({
+      code: 'flow.unknown_class',
+      severity: 'warning',
+      message: `\`${name}\` is neither a data class nor something a detector finds, so it never matches`,
+      path,
+      hint: hintFrom(name, [...detectable]) ?? 'families: secrets, pii; or a class such as `aws_access_key`',
+    });
+  };
+  policy.data.redact.forEach((name, i) => checkDetectable(name, ['data', 'redact', i]));
+  policy.data.rules.forEach((rule, r) =>
+    rule.block.forEach((name, i) => checkDetectable(name, ['data', 'rules', r, 'block', i])),
+  );
+  for (const [name, pattern] of Object.entries(policy.data.patterns ?? {})) {
+    const verdict = checkPattern(pattern.pattern);
+    if (!verdict.ok) {
+      add({
+        code: 'pattern.invalid',
+        severity: 'error',
+        message: `pattern \`${name}\` is refused: ${verdict.reason}`,
+        path: ['data', 'patterns', name, 'pattern'],
+        hint: 'patterns run on every argument and result: keep them linear (no nested or overlapping repetition)',
+      });
+    }
+  }
   policy.data.flows.forEach((flow, f) =>
     flow.after.forEach((name, i) => check(name, ['data', 'flows', f, 'after', i])),
   );

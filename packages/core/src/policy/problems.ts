@@ -40,6 +40,8 @@ export const PROBLEM_CODES = {
   'tier.no_approval': 'tier-3 tools can be called for writing but tier 3 requires no approval',
   'flow.unknown_class': 'a data class that is neither built in nor declared under data.classes',
   'tool.classification_conflict': 'a tool override lowers what its annotations or name imply',
+  'pattern.invalid':
+    'a custom detector pattern that is not a valid or a safe (linear-time) regular expression',
   'retrieval.unknown_default': 'the default classification of documents is not a declared classification',
 } as const;
 
