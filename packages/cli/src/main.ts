@@ -7,6 +7,7 @@ import { registerEval } from './commands/eval.js';
 import { registerClassify } from './commands/classify.js';
 import { registerStart } from './commands/start.js';
 import { registerRls } from './commands/rls.js';
+import { registerApprovals } from './commands/approvals.js';
 
 /** Runs `posture` with the given arguments (without `node` and the script); returns the exit code. */
 export async function main(argv: string[], io: Io): Promise<number> {
@@ -26,6 +27,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     registerClassify,
     registerStart,
     registerRls,
+    registerApprovals,
   ]) {
     register(program, io, setExit);
   }

@@ -1,0 +1,87 @@
+// @posture/storage: evidence and state behind small ports, one folder per backend.
+export type {
+  AuditEvent,
+  AuditFilter,
+  AuditLog,
+  Checkpoint,
+  EventKind,
+  LoggedEvent,
+  Outcome,
+  StoredEvent,
+} from './ports.js';
+
+export {
+  EMPTY_ROOT,
+  consistencyProof,
+  inclusionProof,
+  leafHash,
+  nodeHash,
+  rootOf,
+  verifyConsistency,
+  verifyInclusion,
+  type Hash,
+} from './merkle/tree.js';
+export { MerkleFrontier, type FrontierJson } from './merkle/frontier.js';
+export {
+  generateSignerKey,
+  openCheckpoint,
+  openNote,
+  parseSignerKey,
+  parseVerifierKey,
+  signCheckpoint,
+  signNote,
+  type NoteSigner,
+  type NoteVerifier,
+  type OpenedCheckpoint,
+} from './merkle/checkpoint.js';
+
+export { storedEventLeaf, storedEventText } from './audit/leaf.js';
+export type { AuditLogOptions, CheckpointEvery } from './audit/options.js';
+export { verifyLog, type VerifiableEvent, type VerifyResult } from './audit/verify.js';
+export { exportAuditLog, verifyExport, verifyExportFile, type ExportOptions } from './audit/export.js';
+export {
+  createMemoryAuditLog,
+  createMemoryAuditStore,
+  type MemoryAuditLogOptions,
+  type MemoryAuditRecord,
+  type MemoryAuditStore,
+} from './memory/audit-log.js';
+export {
+  DEFAULT_DATABASE_PATH,
+  openSqliteAuditLog,
+  type SqliteAuditLog,
+  type SqliteAuditLogOptions,
+} from './sqlite/audit-log.js';
+
+export type {
+  ApprovalDecision,
+  ApprovalQueue,
+  ApprovalRefusal,
+  ApprovalRequest,
+  ApprovalResult,
+  ApprovalStatus,
+  BoundCall,
+  ExceptionRevokeResult,
+  ExceptionStore,
+  NewApproval,
+  NewException,
+  StandingException,
+} from './ports.js';
+export { DEFAULT_MAX_EXCEPTION_MS } from './approval-rules.js';
+export {
+  createMemoryApprovalQueue,
+  createMemoryExceptionStore,
+  type MemoryExceptionStoreOptions,
+} from './memory/approval-queue.js';
+export {
+  openSqliteApprovalQueue,
+  openSqliteExceptionStore,
+  type SqliteApprovalsOptions,
+  type SqliteExceptionStoreOptions,
+} from './sqlite/approval-queue.js';
+export {
+  openPostgresApprovalQueue,
+  openPostgresExceptionStore,
+  type PostgresApprovalsOptions,
+  type PostgresExceptionStoreOptions,
+} from './postgres/approval-queue.js';

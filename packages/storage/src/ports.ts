@@ -1,0 +1,255 @@
+import type { Reason, Verdict } from '@posture/core';
+
+/** What happened, as the audit log records it. Callers pass arguments already redacted. */
+export type EventKind = 'call' | 'approval' | 'exception' | 'policy_change' | 'alert' | 'gap';
+
+export type Outcome =
+  | 'allowed' // decided allow; the call ran and returned
+  | 'denied'
+  | 'pending' // waiting for an approval or a confirmation
+  | 'approved'
+  | 'rejected'
+  | 'failed' // the upstream returned an error or crashed
+  | 'timed_out'
+  | 'error'; // Posture itself failed; the call did not run
+
+export interface AuditEvent {
+  /** ISO 8601, from the enforcer's clock; order is by `seq`, never by time. */
+  time: string;
+  kind: EventKind;
+  /** The actor chain: the user the agent acts for, the agent, and the identity used upstream. */
+  actor: { user?: string; agent?: string; tool_identity?: string };
+  session?: string;
+  /** `server/tool` */
+  tool?: string;
+  access?: 'read' | 'write' | 'admin';
+  tier?: 1 | 2 | 3;
+  /** Redacted arguments, and the hash of the original ones (hex SHA-256 of canonical JSON). */
+  args?: unknown;
+  args_hash?: string;
+  decision?: Verdict;
+  rules?: string[];
+  reasons?: Reason[];
+  outcome?: Outcome;
+  latency_ms?: number;
+  approval_id?: string;
+  /** What redaction removed: class, path, count; never the value. */
+  redactions?: Array<{ class: string; path: string; count: number }>;
+  /** Kind-specific details (an approval's approver and step-up, an alert's rule, a policy's hash). */
+  detail?: Record<string, unknown>;
+}
+
+/**
+ * An event as stored: the event and its position in the log. Its Merkle leaf is
+ * SHA-256(0x00 ‖ UTF-8 of `canonicalJson(storedEvent)`), `seq` included.
+ */
+export interface StoredEvent extends AuditEvent {
+  seq: number;
+}
+
+export interface AuditFilter {
+  agent?: string;
+  user?: string;
+  tool?: string;
+  decision?: Verdict;
+  outcome?: Outcome;
+  kind?: EventKind;
+  /** Inclusive ISO bounds. */
+  since?: string;
+  until?: string;
+  /** Return events with seq greater than this (for paging and tailing). */
+  after?: number;
+  limit?: number;
+}
+
+/** A signed statement of the log's size and root, in the C2SP signed-note checkpoint format. */
+export interface Checkpoint {
+  origin: string;
+  size: number;
+  /** base64 of the RFC 6962 root hash */
+  root: string;
+  /** The whole signed note, as text. */
+  note: string;
+}
+
+/** A stored event as exported and verified: with the hex SHA-256 leaf hash the store kept for it. */
+export type LoggedEvent = StoredEvent & { leaf_hash: string };
+
+/**
+ * The tamper-evident audit log. `append` resolves only once the event is durable (group commit:
+ * concurrent appends share one transaction). If it rejects, the event was not written.
+ */
+export interface AuditLog {
+  /** The checkpoints' origin line: the identity of this log. */
+  readonly origin: string;
+  /** The key that verifies this log's checkpoints, as `<name>+<hex key hash>+<base64 key>`. */
+  readonly verifierKey: string;
+  append(event: AuditEvent): Promise<StoredEvent>;
+  size(): Promise<number>;
+  /** Events with seq in [from, to). */
+  read(from: number, to: number): Promise<StoredEvent[]>;
+  search(filter: AuditFilter): Promise<StoredEvent[]>;
+  /** Every event from `from` on, in seq order, with its stored leaf hash: for verify and export. */
+  entries(from?: number): AsyncIterable<LoggedEvent>;
+  /** Signs and stores a checkpoint of the current size (returns the stored one if the size is unchanged). */
+  checkpoint(): Promise<Checkpoint>;
+  latestCheckpoint(): Promise<Checkpoint | undefined>;
+  /** Every stored checkpoint, by size. */
+  checkpoints(): Promise<Checkpoint[]>;
+  /** Waits for queued appends, signs a last checkpoint if the log grew, and releases the store. */
+  close(): Promise<void>;
+}
+
+/** The call an approval is bound to: who, what, with which arguments, in which session. */
+export interface BoundCall {
+  agent: string;
+  user: string;
+  /** `server/tool` */
+  tool: string;
+  /** Hex SHA-256 of the canonical JSON of the original (unredacted) arguments. */
+  args_hash: string;
+  session: string;
+}
+
+/**
+ * Where a request is in its life. `pending` → `approved` | `denied` | `expired`;
+ * `approved` → `consumed` | `expired`. `denied`, `expired` and `consumed` are final.
+ */
+export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'consumed';
+
+/** A request for a human decision, bound to the exact call it would let through. */
+export interface ApprovalRequest extends BoundCall {
+  /** Unguessable (a random UUID): knowing an id is not a capability, but it must not be enumerable. */
+  id: string;
+  /** Redacted arguments, for the approver to see the real action (never the model's summary). */
+  args?: unknown;
+  /** What the call reaches: the upstream server's URL or command, as the enforcer resolved it. */
+  target?: string;
+  /** Who may decide (`alice`, `group:approvers`) and whether step-up authentication is needed. */
+  approvers: string[];
+  step_up: boolean;
+  reasons: Reason[];
+  rules: string[];
+  created_at: string;
+  expires_at: string;
+  /**
+   * As of the `now` the store was asked with: a `pending` or `approved` request past `expires_at`
+   * reads as `expired` even before anything wrote that status (after a restart, for instance).
+   */
+  status: ApprovalStatus;
+  decided_by?: string;
+  decided_at?: string;
+  /** How the approver proved themselves again, and when (step-up). */
+  step_up_proof?: { method: string; at: string };
+  comment?: string;
+  /** When the approved call was let through. */
+  consumed_at?: string;
+}
+
+export type NewApproval = Omit<
+  ApprovalRequest,
+  'id' | 'status' | 'created_at' | 'decided_by' | 'decided_at' | 'step_up_proof' | 'comment' | 'consumed_at'
+>;
+
+/** A human's decision on a request. */
+export interface ApprovalDecision {
+  approve: boolean;
+  /** The deciding user. */
+  by: string;
+  /** The deciding user's groups, from the policy (they make `group:x` approvers match). */
+  byGroups: readonly string[];
+  /** Required to approve a `step_up` request; `at` must fall between the request's creation and now. */
+  stepUp?: { method: string; at: string };
+  comment?: string;
+}
+
+/**
+ * Why a decide or consume was refused:
+ * - `not_found`: no request with that id;
+ * - `not_pending`: the request is no longer in the state the operation needs — already decided
+ *   (decide), not approved or already consumed (consume); the loser of a race gets this;
+ * - `expired`: past `expires_at` (its status is now `expired`);
+ * - `not_approver`: the deciding user is not among `approvers`, directly or through a group;
+ * - `self_approval`: the deciding user is the requesting user, or an agent identity;
+ * - `step_up_required`: approving needs step-up proof, and none (or a stale one) was given;
+ * - `mismatch`: consume was asked for a call other than the one the request binds.
+ */
+export type ApprovalRefusal =
+  | 'not_found'
+  | 'not_pending'
+  | 'expired'
+  | 'not_approver'
+  | 'self_approval'
+  | 'step_up_required'
+  | 'mismatch';
+
+/** The outcome of trying to decide or consume a request: exactly one attempt wins. */
+export type ApprovalResult =
+  | { ok: true; request: ApprovalRequest }
+  | { ok: false; code: ApprovalRefusal; message: string; request?: ApprovalRequest };
+
+/**
+ * The persistent approvals queue. Every method takes the enforcer's `now`; stores read no clock.
+ * Decide and consume are compare-and-set: under concurrent attempts, from any number of
+ * processes, exactly one wins and every other gets `not_pending`.
+ */
+export interface ApprovalQueue {
+  /**
+   * Queues a request, or returns the open one (pending, or approved and not yet consumed, and not
+   * expired) already bound to the same call: a retried call never queues a duplicate.
+   * Throws on invalid input (no approvers, an expiry not after `now`, an empty binding field).
+   */
+  request(input: NewApproval, now: Date): Promise<ApprovalRequest>;
+  get(id: string, now: Date): Promise<ApprovalRequest | undefined>;
+  /** Newest first; `status` as of `now`; at most `limit` (default 100). */
+  list(filter: { status?: ApprovalStatus; limit?: number }, now: Date): Promise<ApprovalRequest[]>;
+  /**
+   * Approves or denies once. Only a user among `approvers` may decide; the requesting user and
+   * any agent identity — a `by` equal to the request's agent or starting with `agent:` — never
+   * may, whatever their groups. Approving a `step_up` request needs `stepUp` proof.
+   */
+  decide(id: string, decision: ApprovalDecision, now: Date): Promise<ApprovalResult>;
+  /** Uses an approved request for the exact call it binds, once (→ `consumed`). */
+  consume(id: string, call: BoundCall, now: Date): Promise<ApprovalResult>;
+  close(): Promise<void>;
+}
+
+/**
+ * A standing exception (break-glass): for a while, the agent may call the matching tools without
+ * per-call approval. Always justified, approved by a human and bounded in time; revocable.
+ */
+export interface StandingException {
+  id: string;
+  agent: string;
+  /** Globs over `server/tool`, as in grants. */
+  tools: string[];
+  justification: string;
+  approved_by: string;
+  created_at: string;
+  expires_at: string;
+  revoked_by?: string;
+  revoked_at?: string;
+}
+
+export type NewException = Omit<StandingException, 'id' | 'created_at' | 'revoked_by' | 'revoked_at'>;
+
+export type ExceptionRevokeResult =
+  | { ok: true; exception: StandingException }
+  | { ok: false; code: 'not_found' | 'not_active'; message: string };
+
+/** Standing exceptions. The enforcer writes the audit events for them; this only stores them. */
+export interface ExceptionStore {
+  /**
+   * Stores an exception. Throws unless it has a justification, a human approver (not the agent,
+   * not an `agent:` identity), at least one tool glob, and an expiry after `now` and at most the
+   * store's maximum duration (24 h unless configured) from it.
+   */
+  append(input: NewException, now: Date): Promise<StandingException>;
+  /** The unrevoked, unexpired exceptions of `agent` that cover `tool`. */
+  active(agent: string, tool: string, now: Date): Promise<StandingException[]>;
+  /** Every exception, newest first, revoked and expired ones included. */
+  list(): Promise<StandingException[]>;
+  /** Ends an exception early; once (a second revoke, or one of an expired exception, is `not_active`). */
+  revoke(id: string, by: string, now: Date): Promise<ExceptionRevokeResult>;
+  close(): Promise<void>;
+}

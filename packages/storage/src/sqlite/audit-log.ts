@@ -1,0 +1,414 @@
+// The audit log in SQLite (better-sqlite3): WAL with synchronous=FULL, so a commit is on disk when
+// it returns; group commit, one BEGIN IMMEDIATE … COMMIT per batch of concurrent appends.
+//
+// Several processes may open one file. Each batch takes SQLite's write lock (BEGIN IMMEDIATE,
+// waiting up to `busyTimeoutMs`), reads the frontier row under it and assigns seqs from there, so
+// two writers interleave whole batches and never assign a seq twice. A checkpoint is signed under
+// the same lock, so every checkpoint extends the one before it.
+import Database from 'better-sqlite3';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { MerkleFrontier } from '../merkle/frontier.js';
+import { parseSignerKey, signCheckpoint, type NoteSigner } from '../merkle/checkpoint.js';
+import { leafHash } from '../merkle/tree.js';
+import type { AuditEvent, AuditFilter, AuditLog, Checkpoint, LoggedEvent, StoredEvent } from '../ports.js';
+import { checkRange } from '../audit/filter.js';
+import { GroupCommit } from '../audit/group-commit.js';
+import { leafText, prepareEvent, type PreparedEvent } from '../audit/leaf.js';
+import { checkCheckpointEvery, newOrigin, type AuditLogOptions } from '../audit/options.js';
+import { loadOrCreateSignerKey } from '../audit/signer-key-file.js';
+import { migrate } from './migrations.js';
+
+export interface SqliteAuditLogOptions extends AuditLogOptions {
+  /** The database file (default `.posture/posture.db` in the working directory). */
+  path?: string;
+  /** Where the signer key is kept when `signerKey` is not given (default `audit.key` beside the database). */
+  keyFile?: string;
+  /** How long a batch waits for another process's write lock before it fails (default 5000 ms). */
+  busyTimeoutMs?: number;
+}
+
+export interface SqliteAuditLog extends AuditLog {
+  /** The absolute path of the database file. */
+  readonly path: string;
+}
+
+export const DEFAULT_DATABASE_PATH = join('.posture', 'posture.db');
+
+const PAGE_ROWS = 10_000;
+const SQLITE_MAGIC = 'SQLite format 3\0';
+
+/** Checks the file header before SQLite sees the file: SQLite itself reports damage only lazily. */
+function checkDatabaseFile(file: string): void {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new Error(`cannot open audit database \`${file}\`: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    const size = fstatSync(fd).size;
+    // SQLite treats an empty file as a new database.
+    if (size === 0) return;
+    const header = Buffer.alloc(100);
+    const read = readSync(fd, header, 0, 100, 0);
+    if (read < 100 || header.toString('latin1', 0, 16) !== SQLITE_MAGIC) {
+      throw corrupt(file, 'it is not an SQLite database');
+    }
+    const pageSizeField = header.readUInt16BE(16);
+    const pageSize = pageSizeField === 1 ? 65_536 : pageSizeField;
+    const pages = header.readUInt32BE(28);
+    // The page count in the header is valid only when its version matches the change counter.
+    const pagesValid = header.readUInt32BE(92) === header.readUInt32BE(24);
+    if (pageSize < 512 || (pageSize & (pageSize - 1)) !== 0 || size % pageSize !== 0) {
+      throw corrupt(file, `its size (\`${size}\` bytes) is not a whole number of \`${pageSize}\`-byte pages`);
+    }
+    if (pagesValid && size < pages * pageSize) {
+      throw corrupt(
+        file,
+        `it is truncated: its header counts \`${pages}\` pages, the file holds \`${size / pageSize}\``,
+      );
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function corrupt(file: string, why: string, cause?: unknown): Error {
+  return new Error(
+    `audit database \`${file}\` is damaged: ${why}; it was left untouched (restore it from a copy, or move it aside to start a new log)`,
+    { cause },
+  );
+}
+
+function isCorruption(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB' || String(code).startsWith('SQLITE_CORRUPT_');
+}
+
+const text = (value: unknown): string | null => (typeof value === 'string' ? value : null);
+
+interface FilterClause {
+  sql: string;
+  value: (filter: AuditFilter) => unknown;
+}
+
+const FILTER_CLAUSES: Partial<Record<keyof AuditFilter, FilterClause>> = {
+  after: { sql: 'seq > ?', value: (f) => f.after },
+  agent: { sql: 'actor_agent = ?', value: (f) => f.agent },
+  user: { sql: 'actor_user = ?', value: (f) => f.user },
+  tool: { sql: 'tool = ?', value: (f) => f.tool },
+  decision: { sql: 'decision = ?', value: (f) => f.decision },
+  outcome: { sql: 'outcome = ?', value: (f) => f.outcome },
+  kind: { sql: 'kind = ?', value: (f) => f.kind },
+  since: { sql: 'time >= ?', value: (f) => f.since },
+  until: { sql: 'time <= ?', value: (f) => f.until },
+};
+
+/** Opens (creating if needed) the audit log in an SQLite file and runs its migrations. */
+export async function openSqliteAuditLog(options: SqliteAuditLogOptions = {}): Promise<SqliteAuditLog> {
+  checkCheckpointEvery(options.checkpointEvery);
+  const file = resolve(options.path ?? DEFAULT_DATABASE_PATH);
+  checkDatabaseFile(file);
+  mkdirSync(dirname(file), { recursive: true });
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file);
+    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
+    const mode = db.pragma('journal_mode = WAL', { simple: true });
+    if (mode !== 'wal') throw new Error(`cannot switch to WAL (journal mode is \`${String(mode)}\`)`);
+    db.pragma('synchronous = FULL');
+    migrate(db, file);
+    return SqliteAuditLogImpl.create(db, file, options);
+  } catch (error) {
+    db?.close();
+    if (isCorruption(error)) throw corrupt(file, (error as Error).message, error);
+    const message = (error as Error).message;
+    if (message.includes(`\`${file}\``)) throw error;
+    throw new Error(`cannot open audit database \`${file}\`: ${message}`, { cause: error });
+  }
+}
+
+interface WriteResult {
+  events: StoredEvent[];
+  frontier: MerkleFrontier;
+}
+
+class SqliteAuditLogImpl implements SqliteAuditLog {
+  readonly path: string;
+  readonly origin: string;
+  readonly verifierKey: string;
+  readonly #db: Database.Database;
+  readonly #signer: NoteSigner;
+  readonly #options: SqliteAuditLogOptions;
+  readonly #queue: GroupCommit<PreparedEvent, StoredEvent>;
+  readonly #statements;
+  readonly #searches = new Map<string, Database.Statement>();
+  #frontier: MerkleFrontier;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  static create(db: Database.Database, file: string, options: SqliteAuditLogOptions): SqliteAuditLogImpl {
+    const storedOrigin = db.prepare("SELECT value FROM audit_meta WHERE key = 'origin'").pluck().get() as
+      string | undefined;
+    const origin = storedOrigin ?? options.origin ?? newOrigin();
+    const signerKey =
+      options.signerKey ?? loadOrCreateSignerKey(options.keyFile ?? join(dirname(file), 'audit.key'), origin);
+    if (storedOrigin === undefined) {
+      // Two processes may create the log at once: the first origin written wins for both.
+      db.prepare("INSERT OR IGNORE INTO audit_meta (key, value) VALUES ('origin', ?)").run(origin);
+    }
+    const finalOrigin = db
+      .prepare("SELECT value FROM audit_meta WHERE key = 'origin'")
+      .pluck()
+      .get() as string;
+    return new SqliteAuditLogImpl(db, file, finalOrigin, parseSignerKey(signerKey), options);
+  }
+
+  private constructor(
+    db: Database.Database,
+    file: string,
+    origin: string,
+    signer: NoteSigner,
+    options: SqliteAuditLogOptions,
+  ) {
+    this.#db = db;
+    this.path = file;
+    this.origin = origin;
+    this.#signer = signer;
+    this.verifierKey = signer.verifierKey;
+    this.#options = options;
+    this.#statements = {
+      frontierSize: db.prepare('SELECT size FROM audit_frontier WHERE id = 0').pluck(),
+      frontier: db.prepare('SELECT size, hashes FROM audit_frontier WHERE id = 0'),
+      updateFrontier: db.prepare('UPDATE audit_frontier SET size = ?, hashes = ? WHERE id = 0'),
+      insertEvent: db.prepare(
+        `INSERT INTO audit_events (seq, time, kind, actor_user, actor_agent, tool, decision, outcome, json, leaf_hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      read: db.prepare('SELECT json FROM audit_events WHERE seq >= ? AND seq < ? ORDER BY seq').pluck(),
+      page: db
+        .prepare('SELECT seq, json, leaf_hash FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?')
+        .raw(),
+      latestCheckpointSize: db.prepare('SELECT max(size) FROM audit_checkpoints').pluck(),
+      latestCheckpoint: db.prepare(
+        'SELECT size, root, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1',
+      ),
+      checkpoints: db.prepare('SELECT size, root, note FROM audit_checkpoints ORDER BY size'),
+      insertCheckpoint: db.prepare(
+        'INSERT INTO audit_checkpoints (size, root, note, signed_at) VALUES (?, ?, ?, ?)',
+      ),
+    };
+    this.#frontier = this.#loadFrontier();
+    this.#queue = new GroupCommit((items) => this.#writeBatch(items), options.maxBatch ?? 1000);
+    const ms = options.checkpointEvery?.ms;
+    if (ms !== undefined) {
+      this.#timer = setInterval(() => {
+        if (this.#closed) return;
+        try {
+          this.#checkpointNow();
+        } catch {
+          // Retried on the next tick; appends report write failures to their callers.
+        }
+      }, ms);
+      this.#timer.unref();
+    }
+  }
+
+  #loadFrontier(): MerkleFrontier {
+    const row = this.#statements.frontier.get() as { size: number; hashes: string };
+    return MerkleFrontier.fromJSON({ size: row.size, hashes: JSON.parse(row.hashes) as unknown });
+  }
+
+  /** Under the write lock: the frontier as committed, reloaded if another process appended. */
+  #currentFrontier(): MerkleFrontier {
+    const size = this.#statements.frontierSize.get() as number;
+    if (size !== this.#frontier.size) this.#frontier = this.#loadFrontier();
+    return this.#frontier;
+  }
+
+  #signAndStore(frontier: MerkleFrontier): Checkpoint {
+    const checkpoint = signCheckpoint(
+      { origin: this.origin, size: frontier.size, root: frontier.root() },
+      this.#signer,
+    );
+    this.#statements.insertCheckpoint.run(
+      checkpoint.size,
+      Buffer.from(checkpoint.root, 'base64'),
+      checkpoint.note,
+      new Date().toISOString(),
+    );
+    return checkpoint;
+  }
+
+  readonly #writeTransaction = (items: PreparedEvent[]): WriteResult => {
+    const frontier = this.#currentFrontier().clone();
+    const insert = this.#statements.insertEvent;
+    const events: StoredEvent[] = [];
+    for (const prepared of items) {
+      const seq = frontier.size;
+      const json = leafText(prepared, seq);
+      const leaf = leafHash(json);
+      const { event } = prepared;
+      insert.run(
+        seq,
+        event.time,
+        event.kind,
+        text(event.actor?.user),
+        text(event.actor?.agent),
+        text(event.tool),
+        text(event.decision),
+        text(event.outcome),
+        json,
+        leaf,
+      );
+      frontier.append(leaf);
+      events.push({ ...event, seq });
+    }
+    this.#statements.updateFrontier.run(frontier.size, JSON.stringify(frontier.toJSON().hashes));
+    const every = this.#options.checkpointEvery?.events;
+    if (every !== undefined) {
+      const signed = (this.#statements.latestCheckpointSize.get() as number | null) ?? 0;
+      if (frontier.size - signed >= every) this.#signAndStore(frontier);
+    }
+    return { events, frontier };
+  };
+
+  #writeBatch(items: PreparedEvent[]): StoredEvent[] {
+    let result: WriteResult;
+    try {
+      // better-sqlite3 rolls the transaction back if the function or the COMMIT throws.
+      result = this.#db.transaction(this.#writeTransaction).immediate(items);
+    } catch (error) {
+      throw this.#failure(
+        `writing a batch of \`${items.length}\` events failed and nothing of it was kept`,
+        error,
+      );
+    }
+    this.#frontier = result.frontier;
+    return result.events;
+  }
+
+  #failure(what: string, error: unknown): Error {
+    if (isCorruption(error)) return corrupt(this.path, (error as Error).message, error);
+    return new Error(`audit log \`${this.path}\`: ${what}: ${(error as Error).message}`, { cause: error });
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new Error(`audit log \`${this.path}\` is closed`);
+  }
+
+  async append(event: AuditEvent): Promise<StoredEvent> {
+    this.#checkOpen();
+    return this.#queue.submit(prepareEvent(event));
+  }
+
+  async size(): Promise<number> {
+    this.#checkOpen();
+    return this.#statements.frontierSize.get() as number;
+  }
+
+  async read(from: number, to: number): Promise<StoredEvent[]> {
+    this.#checkOpen();
+    checkRange(from, to);
+    return (this.#statements.read.all(from, to) as string[]).map((json) => JSON.parse(json) as StoredEvent);
+  }
+
+  async search(filter: AuditFilter): Promise<StoredEvent[]> {
+    this.#checkOpen();
+    const conditions: string[] = [];
+    const values: unknown[] = [];
+    for (const [key, clause] of Object.entries(FILTER_CLAUSES) as [keyof AuditFilter, FilterClause][]) {
+      if (filter[key] === undefined) continue;
+      conditions.push(clause.sql);
+      values.push(clause.value(filter));
+    }
+    let sql = `SELECT json FROM audit_events${conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : ''} ORDER BY seq`;
+    if (filter.limit !== undefined) {
+      sql += ' LIMIT ?';
+      values.push(filter.limit);
+    }
+    let statement = this.#searches.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql).pluck();
+      this.#searches.set(sql, statement);
+    }
+    return (statement.all(...values) as string[]).map((json) => JSON.parse(json) as StoredEvent);
+  }
+
+  async *entries(from = 0): AsyncGenerator<LoggedEvent> {
+    this.#checkOpen();
+    // Pages by the seq column, in its order: the verifier, not this reader, judges the seqs inside.
+    let after = from - 1;
+    for (;;) {
+      const rows = this.#statements.page.all(after, PAGE_ROWS) as [number, string, Buffer][];
+      for (const [, json, leaf] of rows) {
+        const event = JSON.parse(json) as LoggedEvent;
+        event.leaf_hash = leaf.toString('hex');
+        yield event;
+      }
+      if (rows.length < PAGE_ROWS) return;
+      after = rows[rows.length - 1]![0];
+    }
+  }
+
+  async checkpoint(): Promise<Checkpoint> {
+    this.#checkOpen();
+    return this.#checkpointNow();
+  }
+
+  #checkpointNow(): Checkpoint {
+    try {
+      return this.#db
+        .transaction((): Checkpoint => {
+          const frontier = this.#currentFrontier();
+          const latest = this.#latest();
+          if (latest !== undefined && latest.size === frontier.size) return latest;
+          return this.#signAndStore(frontier);
+        })
+        .immediate();
+    } catch (error) {
+      throw this.#failure('signing a checkpoint failed', error);
+    }
+  }
+
+  #row(row: { size: number; root: Buffer; note: string }): Checkpoint {
+    return { origin: this.origin, size: row.size, root: row.root.toString('base64'), note: row.note };
+  }
+
+  #latest(): Checkpoint | undefined {
+    const row = this.#statements.latestCheckpoint.get() as
+      { size: number; root: Buffer; note: string } | undefined;
+    return row === undefined ? undefined : this.#row(row);
+  }
+
+  async latestCheckpoint(): Promise<Checkpoint | undefined> {
+    this.#checkOpen();
+    return this.#latest();
+  }
+
+  async checkpoints(): Promise<Checkpoint[]> {
+    this.#checkOpen();
+    return (this.#statements.checkpoints.all() as { size: number; root: Buffer; note: string }[]).map((row) =>
+      this.#row(row),
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    // Refuse new appends at once; the ones already queued are written before the file closes.
+    this.#closed = true;
+    clearInterval(this.#timer);
+    try {
+      await this.#queue.drain();
+      if (this.#options.checkpointOnClose !== false) {
+        const size = this.#statements.frontierSize.get() as number;
+        const signed = (this.#statements.latestCheckpointSize.get() as number | null) ?? 0;
+        if (size > signed) this.#checkpointNow();
+      }
+    } finally {
+      this.#db.close();
+    }
+  }
+}
