@@ -443,43 +443,45 @@ export function defineApprovalQueueContract(backend: ApprovalBackend): void {
     });
   });
 
-  describe.skipIf(!backend.persistent)('restart', () => {
-    it('keeps pending requests, decisions and exceptions across a reopen', async () => {
-      const location = await backend.fresh();
-      const before = await open(location);
-      const pending = await before.queue.request(newApproval(), T0);
-      const decided = await before.queue.request(newApproval({ session: 's-2' }), T0);
-      await before.queue.decide(decided.id, { approve: true, ...BOB, comment: 'fine' }, T0);
-      const exception = await before.exceptions.append(newException(), T0);
-      await before.queue.close();
-      await before.exceptions.close();
+  // A memory queue has nothing to reopen and lives in one process: these apply to stores only.
+  if (backend.persistent)
+    describe('restart', () => {
+      it('keeps pending requests, decisions and exceptions across a reopen', async () => {
+        const location = await backend.fresh();
+        const before = await open(location);
+        const pending = await before.queue.request(newApproval(), T0);
+        const decided = await before.queue.request(newApproval({ session: 's-2' }), T0);
+        await before.queue.decide(decided.id, { approve: true, ...BOB, comment: 'fine' }, T0);
+        const exception = await before.exceptions.append(newException(), T0);
+        await before.queue.close();
+        await before.exceptions.close();
 
-      const after = await open(location);
-      expect(await after.queue.get(pending.id, at(MINUTE))).toEqual(pending);
-      expect(await after.queue.get(decided.id, at(MINUTE))).toMatchObject({
-        status: 'approved',
-        comment: 'fine',
+        const after = await open(location);
+        expect(await after.queue.get(pending.id, at(MINUTE))).toEqual(pending);
+        expect(await after.queue.get(decided.id, at(MINUTE))).toMatchObject({
+          status: 'approved',
+          comment: 'fine',
+        });
+        expect(await after.exceptions.active('support-bot', 'payments/refund', at(MINUTE))).toEqual([
+          exception,
+        ]);
+        expect((await after.queue.decide(pending.id, { approve: true, ...BOB }, at(MINUTE))).ok).toBe(true);
       });
-      expect(await after.exceptions.active('support-bot', 'payments/refund', at(MINUTE))).toEqual([
-        exception,
-      ]);
-      expect((await after.queue.decide(pending.id, { approve: true, ...BOB }, at(MINUTE))).ok).toBe(true);
-    });
 
-    it('reads requests past their expiry as expired after a reopen, and refuses them', async () => {
-      const location = await backend.fresh();
-      const before = await open(location);
-      const { id } = await before.queue.request(newApproval(), T0);
-      await before.queue.close();
-      await before.exceptions.close();
+      it('reads requests past their expiry as expired after a reopen, and refuses them', async () => {
+        const location = await backend.fresh();
+        const before = await open(location);
+        const { id } = await before.queue.request(newApproval(), T0);
+        await before.queue.close();
+        await before.exceptions.close();
 
-      const after = await open(location);
-      const late = at(16 * MINUTE);
-      expect((await after.queue.get(id, late))?.status).toBe('expired');
-      expect((await after.queue.list({ status: 'pending' }, late)).length).toBe(0);
-      expect(refusal(await after.queue.decide(id, { approve: true, ...BOB }, late))).toBe('expired');
+        const after = await open(location);
+        const late = at(16 * MINUTE);
+        expect((await after.queue.get(id, late))?.status).toBe('expired');
+        expect((await after.queue.list({ status: 'pending' }, late)).length).toBe(0);
+        expect(refusal(await after.queue.decide(id, { approve: true, ...BOB }, late))).toBe('expired');
+      });
     });
-  });
 
   describe('standing exceptions', () => {
     it('stores an exception and finds it for matching agent and tool while it lasts', async () => {
@@ -549,80 +551,81 @@ export function defineApprovalQueueContract(backend: ApprovalBackend): void {
     });
   });
 
-  describe.skipIf(!backend.persistent)('several processes', () => {
-    const PROCESSES = 6;
-    const ROUNDS = 4;
-    let location: ApprovalStoreLocation;
-    let queue: ApprovalQueue;
-    let children: Child[] = [];
+  if (backend.persistent)
+    describe('several processes', () => {
+      const PROCESSES = 6;
+      const ROUNDS = 4;
+      let location: ApprovalStoreLocation;
+      let queue: ApprovalQueue;
+      let children: Child[] = [];
 
-    beforeAll(async () => {
-      location = await backend.fresh();
-      const stores = await location.open();
-      queue = stores.queue;
-      await stores.exceptions.close();
-      if (!location.child) throw new Error('a persistent backend must say how a child process opens it');
-      const { child } = location;
-      children = await Promise.all(Array.from({ length: PROCESSES }, () => startChild(child)));
-    }, 120_000);
+      beforeAll(async () => {
+        location = await backend.fresh();
+        const stores = await location.open();
+        queue = stores.queue;
+        await stores.exceptions.close();
+        if (!location.child) throw new Error('a persistent backend must say how a child process opens it');
+        const { child } = location;
+        children = await Promise.all(Array.from({ length: PROCESSES }, () => startChild(child)));
+      }, 120_000);
 
-    afterAll(async () => {
-      await Promise.all(children.map((child) => child.stop()));
-      await queue?.close();
+      afterAll(async () => {
+        await Promise.all(children.map((child) => child.stop()));
+        await queue?.close();
+      });
+
+      /** Sends one operation to every child, to start at the same instant; returns their results. */
+      async function race(operation: (index: number) => RaceOperation): Promise<ApprovalResult[]> {
+        const start = Date.now() + 150;
+        return Promise.all(children.map((child, index) => child.run({ ...operation(index), at: start })));
+      }
+
+      it('decides exactly once when several processes decide at once', async () => {
+        for (let round = 0; round < ROUNDS; round++) {
+          const { id } = await queue.request(newApproval({ session: `decide-${round}` }), T0);
+          const results = await race((index) => ({
+            op: 'decide',
+            id,
+            decision: { approve: index % 2 === 0, by: `approver-${index}`, byGroups: ['approvers'] },
+            now: T0.toISOString(),
+          }));
+          const winners = results.filter((result) => result.ok);
+          expect(winners).toHaveLength(1);
+          expect(results.filter((result) => !result.ok).map(refusal)).toEqual(
+            Array(PROCESSES - 1).fill('not_pending'),
+          );
+          const winner = winners[0]!.ok ? winners[0]!.request : undefined;
+          const stored = await queue.get(id, T0);
+          expect(stored?.status).toBe(winner?.status);
+          expect(stored?.decided_by).toBe(winner?.decided_by);
+        }
+      }, 60_000);
+
+      it('consumes an approval exactly once when several processes use it at once', async () => {
+        for (let round = 0; round < ROUNDS; round++) {
+          const call = { ...CALL, session: `consume-${round}` };
+          const { id } = await queue.request(newApproval(call), T0);
+          expect((await queue.decide(id, { approve: true, ...BOB }, T0)).ok).toBe(true);
+          const results = await race(() => ({ op: 'consume', id, call, now: T0.toISOString() }));
+          expect(results.filter((result) => result.ok)).toHaveLength(1);
+          expect(results.filter((result) => !result.ok).map(refusal)).toEqual(
+            Array(PROCESSES - 1).fill('not_pending'),
+          );
+          expect((await queue.get(id, T0))?.status).toBe('consumed');
+        }
+      }, 60_000);
+
+      it('queues one request when several processes ask for the same call at once', async () => {
+        for (let round = 0; round < ROUNDS; round++) {
+          const input = newApproval({ session: `request-${round}` });
+          const results = await race(() => ({ op: 'request', input, now: T0.toISOString() }));
+          const ids = new Set(results.map((result) => (result.ok ? result.request.id : refusal(result))));
+          expect(ids.size).toBe(1);
+          const all = await queue.list({ limit: 1000 }, T0);
+          expect(all.filter((request) => request.session === `request-${round}`)).toHaveLength(1);
+        }
+      }, 60_000);
     });
-
-    /** Sends one operation to every child, to start at the same instant; returns their results. */
-    async function race(operation: (index: number) => RaceOperation): Promise<ApprovalResult[]> {
-      const start = Date.now() + 150;
-      return Promise.all(children.map((child, index) => child.run({ ...operation(index), at: start })));
-    }
-
-    it('decides exactly once when several processes decide at once', async () => {
-      for (let round = 0; round < ROUNDS; round++) {
-        const { id } = await queue.request(newApproval({ session: `decide-${round}` }), T0);
-        const results = await race((index) => ({
-          op: 'decide',
-          id,
-          decision: { approve: index % 2 === 0, by: `approver-${index}`, byGroups: ['approvers'] },
-          now: T0.toISOString(),
-        }));
-        const winners = results.filter((result) => result.ok);
-        expect(winners).toHaveLength(1);
-        expect(results.filter((result) => !result.ok).map(refusal)).toEqual(
-          Array(PROCESSES - 1).fill('not_pending'),
-        );
-        const winner = winners[0]!.ok ? winners[0]!.request : undefined;
-        const stored = await queue.get(id, T0);
-        expect(stored?.status).toBe(winner?.status);
-        expect(stored?.decided_by).toBe(winner?.decided_by);
-      }
-    }, 60_000);
-
-    it('consumes an approval exactly once when several processes use it at once', async () => {
-      for (let round = 0; round < ROUNDS; round++) {
-        const call = { ...CALL, session: `consume-${round}` };
-        const { id } = await queue.request(newApproval(call), T0);
-        expect((await queue.decide(id, { approve: true, ...BOB }, T0)).ok).toBe(true);
-        const results = await race(() => ({ op: 'consume', id, call, now: T0.toISOString() }));
-        expect(results.filter((result) => result.ok)).toHaveLength(1);
-        expect(results.filter((result) => !result.ok).map(refusal)).toEqual(
-          Array(PROCESSES - 1).fill('not_pending'),
-        );
-        expect((await queue.get(id, T0))?.status).toBe('consumed');
-      }
-    }, 60_000);
-
-    it('queues one request when several processes ask for the same call at once', async () => {
-      for (let round = 0; round < ROUNDS; round++) {
-        const input = newApproval({ session: `request-${round}` });
-        const results = await race(() => ({ op: 'request', input, now: T0.toISOString() }));
-        const ids = new Set(results.map((result) => (result.ok ? result.request.id : refusal(result))));
-        expect(ids.size).toBe(1);
-        const all = await queue.list({ limit: 1000 }, T0);
-        expect(all.filter((request) => request.session === `request-${round}`)).toHaveLength(1);
-      }
-    }, 60_000);
-  });
 }
 
 /** What a child process is asked to do; `now` is the store's time, an ISO string. */
