@@ -35,3 +35,4 @@ export {
   type RetrievalFilterResult,
 } from './data/retrieval.js';
 export { generateRls, quoteIdent, quoteLiteral, type RlsOptions } from './data/rls.js';
+export * from './data/index.js';
