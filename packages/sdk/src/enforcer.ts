@@ -1,0 +1,515 @@
+// The enforcer: the one pipeline every enforcement point runs a tool call through. decide →
+// (approval, confirmation) → execute with a timeout → check and redact the result → record one
+// audit event → return. The gateway and the SDK wrappers are thin adapters over `call()`, so both
+// paths behave the same. Deny is a value here too: `call()` never throws for a refused call.
+import {
+  createMemoryState,
+  decide,
+  type CompiledPolicy,
+  type Decision,
+  type DecisionRequest,
+  type DecisionState,
+  type Reason,
+  type Verdict,
+} from '@posture/core';
+import type {
+  ApprovalQueue,
+  ApprovalRequest,
+  AuditEvent,
+  AuditLog,
+  ExceptionStore,
+  Outcome,
+  StoredEvent,
+} from '@posture/storage';
+import { argsHash } from './args-hash.js';
+import { EvidenceRedactor } from './evidence.js';
+
+/** One tool call, as an adapter hands it over. */
+export interface ToolCall {
+  agent: string;
+  /** The user the agent acts for. */
+  user: string;
+  session: string;
+  /** `server/tool` */
+  tool: string;
+  args: Record<string, unknown>;
+}
+
+export interface ExecuteContext {
+  /** Aborted when the call's timeout passes: stop the work (an MCP client sends `notifications/cancelled`). */
+  signal: AbortSignal;
+  /** The arguments to send, after `data.rules` redaction. */
+  args: Record<string, unknown>;
+}
+
+/** Runs the tool itself; only called for a call that may run. */
+export type Execute = (context: ExecuteContext) => Promise<unknown>;
+
+/** What the acting user answered when asked to confirm (MCP elicitation's actions). */
+export type ConfirmAnswer = 'accept' | 'decline' | 'cancel';
+
+export interface CallOptions {
+  /**
+   * Asks the acting user to confirm the call (elicitation). Without it, a call that needs
+   * confirmation is handled as one that needs approval.
+   */
+  confirm?: (call: ToolCall, decision: Decision) => Promise<ConfirmAnswer>;
+  /** The identity the tool runs as upstream (the gateway's credential for the server). */
+  toolIdentity?: string;
+  /** What the call reaches (the upstream's URL or command), for the approver to see. */
+  target?: string;
+}
+
+/** How a call ended. Every outcome carries the audit event that records it. */
+export type CallResult =
+  | { status: 'ok'; result: unknown; decision: Decision; event: StoredEvent }
+  | { status: 'denied'; decision: Decision; event: StoredEvent }
+  | { status: 'pending'; decision: Decision; approval: ApprovalRequest; event: StoredEvent }
+  | { status: 'failed'; error: string; decision: Decision; event: StoredEvent }
+  | { status: 'timed_out'; decision: Decision; event: StoredEvent }
+  /** Posture itself could not do its part (evidence unavailable); the call did not run, or its result is withheld. */
+  | { status: 'error'; code: string; message: string; decision?: Decision; event?: StoredEvent };
+
+export interface EnforcerOptions {
+  policy: CompiledPolicy;
+  audit: AuditLog;
+  approvals: ApprovalQueue;
+  exceptions?: ExceptionStore;
+  /** Decision state (rates, loops, session labels); in this process's memory by default. */
+  state?: DecisionState;
+  /** Milliseconds since the epoch; `Date.now` by default. Tests pass their own. */
+  clock?: () => number;
+  /** Per-installation key for `hash` redaction of evidence; without it evidence is masked. */
+  redactionKey?: Uint8Array;
+  /**
+   * While the audit log cannot be written, tier-1 reads still run (counted, and recorded as a gap
+   * event once the log is back). Everything else fails closed. Default false: all fail closed.
+   */
+  failOpenReads?: boolean;
+}
+
+export interface Enforcer {
+  call(call: ToolCall, execute: Execute, options?: CallOptions): Promise<CallResult>;
+  readonly policy: CompiledPolicy;
+}
+
+export function createEnforcer(options: EnforcerOptions): Enforcer {
+  return new PipelineEnforcer(options);
+}
+
+/** Families found in a result that label the session even where the tool did not declare them. */
+const FOUND_LABELS: Record<string, string> = { secrets: 'secret', pii: 'pii' };
+
+class PipelineEnforcer implements Enforcer {
+  readonly policy: CompiledPolicy;
+  readonly #audit: AuditLog;
+  readonly #approvals: ApprovalQueue;
+  readonly #exceptions: ExceptionStore | undefined;
+  readonly #state: DecisionState;
+  readonly #clock: () => number;
+  readonly #redactor: EvidenceRedactor;
+  readonly #failOpenReads: boolean;
+  /** Set while the audit log refuses writes: when it began, and what ran or was refused meanwhile. */
+  #outage: { since: string; error: string; unlogged: number; refused: number } | undefined;
+
+  constructor(options: EnforcerOptions) {
+    this.policy = options.policy;
+    this.#audit = options.audit;
+    this.#approvals = options.approvals;
+    this.#exceptions = options.exceptions;
+    this.#state = options.state ?? createMemoryState();
+    this.#clock = options.clock ?? Date.now;
+    this.#redactor = new EvidenceRedactor(options.policy, options.redactionKey);
+    this.#failOpenReads = options.failOpenReads ?? false;
+  }
+
+  async call(call: ToolCall, execute: Execute, options: CallOptions = {}): Promise<CallResult> {
+    try {
+      return await this.#call(call, execute, options);
+    } catch (error) {
+      // A store that failed mid-way (approvals, exceptions): the call did not run.
+      return {
+        status: 'error',
+        code: 'enforcer.error',
+        message: `the call did not run: ${this.#redactor.text(error instanceof Error ? error.message : String(error))}`,
+      };
+    }
+  }
+
+  async #call(call: ToolCall, execute: Execute, options: CallOptions): Promise<CallResult> {
+    const started = this.#clock();
+    const hash = argsHash(call.args);
+    const request: DecisionRequest = {
+      agent: call.agent,
+      user: call.user,
+      tool: call.tool,
+      args: call.args,
+      session: call.session,
+    };
+    let decision = decide(request, this.policy, this.#state, { now: started });
+    let approvalId: string | undefined;
+    let exceptionId: string | undefined;
+
+    if (decision.decision === 'confirm' && options.confirm) {
+      let answer: ConfirmAnswer;
+      try {
+        answer = await options.confirm(call, decision);
+      } catch {
+        answer = 'cancel';
+      }
+      // Declined, cancelled or failed: a deny, never a silent allow.
+      if (answer !== 'accept') return this.#deny(call, hash, started, decision, 'confirm.declined', options);
+      decision = decide({ ...request, confirmed: true }, this.policy, this.#state, { now: this.#clock() });
+    }
+
+    if (decision.decision === 'approve' || decision.decision === 'confirm') {
+      const exception = await this.#standingException(call);
+      if (exception) {
+        exceptionId = exception;
+        decision = decide(
+          { ...request, approval: { id: `exception:${exception}` } },
+          this.policy,
+          this.#state,
+          {
+            now: this.#clock(),
+          },
+        );
+      } else {
+        const pending = await this.#requestApproval(call, hash, decision, options);
+        if (pending.status !== 'approved') {
+          const recorded = await this.#record(call, hash, started, decision, 'pending', options, {
+            approval_id: pending.id,
+          });
+          return recorded.ok
+            ? { status: 'pending', decision, approval: pending, event: recorded.event }
+            : this.#evidenceError(decision, recorded.error);
+        }
+        // Approved: decide again as the approved call, then use the approval (once, compare-and-set).
+        approvalId = pending.id;
+        decision = decide({ ...request, approval: { id: pending.id } }, this.policy, this.#state, {
+          now: this.#clock(),
+        });
+        if (decision.decision === 'allow') {
+          const used = await this.#approvals.consume(
+            pending.id,
+            { agent: call.agent, user: call.user, tool: call.tool, args_hash: hash, session: call.session },
+            new Date(this.#clock()),
+          );
+          if (!used.ok) {
+            return this.#deny(call, hash, started, decision, `approval.${used.code}`, options, used.message);
+          }
+        }
+      }
+    }
+
+    if (decision.decision !== 'allow') {
+      return this.#recordDecision(call, hash, started, decision, options, approvalId);
+    }
+    return this.#run(call, hash, started, decision, execute, options, { approvalId, exceptionId });
+  }
+
+  async #run(
+    call: ToolCall,
+    hash: string,
+    started: number,
+    decision: Decision,
+    execute: Execute,
+    options: CallOptions,
+    ids: { approvalId: string | undefined; exceptionId: string | undefined },
+  ): Promise<CallResult> {
+    const extra = {
+      ...(ids.approvalId ? { approval_id: ids.approvalId } : {}),
+      ...(ids.exceptionId ? { detail: { exception_id: ids.exceptionId } } : {}),
+    };
+    const tier = this.policy.catalog.get(call.tool)?.tier;
+    if (this.#outage && !(await this.#recover())) {
+      if (!(this.#failOpenReads && tier === 1)) {
+        this.#outage.refused++;
+        return {
+          status: 'error',
+          code: 'evidence.unavailable',
+          message: `the call did not run: the audit log cannot be written (${this.#outage.error})`,
+          decision,
+        };
+      }
+      // Counted below, if its event then fails to be written too.
+    }
+
+    const sent = decision.obligations.redact_arguments
+      ? this.#redactor.forTool(call.args, decision.obligations.redact_arguments)
+      : call.args;
+    const controller = new AbortController();
+    const timeoutMs = decision.obligations.timeout_ms;
+    let timer: NodeJS.Timeout | undefined;
+    let outcome: { kind: 'ok'; value: unknown } | { kind: 'failed'; error: string } | { kind: 'timed_out' };
+    try {
+      const work = execute({ signal: controller.signal, args: sent as Record<string, unknown> });
+      const timeout =
+        timeoutMs === undefined
+          ? undefined
+          : new Promise<'timeout'>((resolve) => {
+              timer = setTimeout(() => resolve('timeout'), timeoutMs);
+            });
+      const value = timeout ? await Promise.race([work, timeout]) : await work;
+      if (value === 'timeout' && timeout) {
+        controller.abort(new Error(`timed out after ${timeoutMs} ms`));
+        work.catch(() => {}); // its late failure is no longer anyone's to see
+        outcome = { kind: 'timed_out' };
+      } else {
+        outcome = { kind: 'ok', value };
+      }
+    } catch (error) {
+      outcome = { kind: 'failed', error: error instanceof Error ? error.message : String(error) };
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+
+    if (outcome.kind === 'timed_out') {
+      const recorded = await this.#record(call, hash, started, decision, 'timed_out', options, extra);
+      return recorded.ok
+        ? { status: 'timed_out', decision, event: recorded.event }
+        : this.#evidenceError(decision, recorded.error);
+    }
+    if (outcome.kind === 'failed') {
+      const recorded = await this.#record(call, hash, started, decision, 'failed', options, {
+        ...extra,
+        detail: { ...extra.detail, error: outcome.error },
+      });
+      return recorded.ok
+        ? { status: 'failed', error: outcome.error, decision, event: recorded.event }
+        : this.#evidenceError(decision, recorded.error);
+    }
+
+    const checked = this.#redactor.forAgent(outcome.value, decision.obligations);
+    this.#labelSession(call.session, checked.families);
+    if (checked.blocked) {
+      const blocked: Decision = {
+        decision: 'deny',
+        rules: decision.rules,
+        reasons: [{ code: 'data.blocked_result', message: checked.blocked }],
+        obligations: {},
+      };
+      const recorded = await this.#record(call, hash, started, blocked, 'denied', options, extra);
+      return recorded.ok
+        ? { status: 'denied', decision: blocked, event: recorded.event }
+        : this.#evidenceError(blocked, recorded.error);
+    }
+    const recorded = await this.#record(call, hash, started, decision, 'allowed', options, {
+      ...extra,
+      ...(checked.removed.length > 0
+        ? { detail: { ...extra.detail, result_redactions: checked.removed } }
+        : {}),
+    });
+    if (!recorded.ok) {
+      // The tool ran but its evidence is not written: withhold the result rather than return
+      // something the log cannot account for. Tier-1 reads may pass when configured to.
+      if (this.#failOpenReads && tier === 1) {
+        this.#outage!.unlogged++;
+        return { status: 'ok', result: checked.value, decision, event: unloggedEvent(call, decision) };
+      }
+      return this.#evidenceError(decision, recorded.error);
+    }
+    return { status: 'ok', result: checked.value, decision, event: recorded.event };
+  }
+
+  /** The active standing exception covering this call, if any. */
+  async #standingException(call: ToolCall): Promise<string | undefined> {
+    if (!this.#exceptions) return undefined;
+    const active = await this.#exceptions.active(call.agent, call.tool, new Date(this.#clock()));
+    return active[0]?.id;
+  }
+
+  /** Queues (or finds the open) approval request bound to exactly this call. */
+  async #requestApproval(
+    call: ToolCall,
+    hash: string,
+    decision: Decision,
+    options: CallOptions,
+  ): Promise<ApprovalRequest> {
+    const now = this.#clock();
+    const approval = decision.obligations.approval;
+    const approvers = approval?.approvers ?? this.#confirmers(call);
+    return this.#approvals.request(
+      {
+        agent: call.agent,
+        user: call.user,
+        tool: call.tool,
+        args_hash: hash,
+        session: call.session,
+        args: this.#redactor.forEvidence(call.args).value,
+        ...(options.target ? { target: options.target } : {}),
+        approvers,
+        step_up: approval?.step_up ?? false,
+        reasons: decision.reasons,
+        rules: decision.rules,
+        expires_at: new Date(now + (approval?.expires_ms ?? DEFAULT_APPROVAL_MS)).toISOString(),
+      },
+      new Date(now),
+    );
+  }
+
+  /**
+   * A confirmation with no one to ask in-band goes to the approvers of the highest tier that has
+   * any; the acting user can never approve their own call, so it cannot be the user.
+   */
+  #confirmers(call: ToolCall): string[] {
+    for (const tier of ['3', '2', '1'] as const) {
+      const approvers = this.policy.policy.tiers[tier]?.approval?.approvers;
+      if (approvers && approvers.length > 0) return [...approvers];
+    }
+    const owner = this.policy.policy.agents[call.agent]?.owner;
+    return owner ? [owner] : [];
+  }
+
+  #labelSession(session: string, families: ReadonlySet<string>): void {
+    if (families.size === 0) return;
+    const labels = this.#state.session(session).labels;
+    for (const family of families) {
+      const label = FOUND_LABELS[family];
+      if (label && !labels.includes(label)) labels.push(label);
+    }
+  }
+
+  async #deny(
+    call: ToolCall,
+    hash: string,
+    started: number,
+    from: Decision,
+    code: string,
+    options: CallOptions,
+    message?: string,
+  ): Promise<CallResult> {
+    const reason: Reason = { code, message: message ?? DENIAL_MESSAGES[code] ?? code };
+    const decision: Decision = { decision: 'deny', rules: from.rules, reasons: [reason], obligations: {} };
+    return this.#recordDecision(call, hash, started, decision, options, undefined);
+  }
+
+  async #recordDecision(
+    call: ToolCall,
+    hash: string,
+    started: number,
+    decision: Decision,
+    options: CallOptions,
+    approvalId: string | undefined,
+  ): Promise<CallResult> {
+    const recorded = await this.#record(
+      call,
+      hash,
+      started,
+      decision,
+      OUTCOME_OF[decision.decision],
+      options,
+      approvalId ? { approval_id: approvalId } : {},
+    );
+    if (!recorded.ok) return this.#evidenceError(decision, recorded.error);
+    return { status: 'denied', decision, event: recorded.event };
+  }
+
+  async #record(
+    call: ToolCall,
+    hash: string,
+    started: number,
+    decision: Decision,
+    outcome: Outcome,
+    options: CallOptions,
+    extra: Partial<AuditEvent>,
+  ): Promise<{ ok: true; event: StoredEvent } | { ok: false; error: string }> {
+    const now = this.#clock();
+    const tool = this.policy.catalog.get(call.tool);
+    const evidence = this.#redactor.forEvidence(call.args);
+    const reasons = decision.reasons.map((reason) => ({
+      code: reason.code,
+      message: this.#redactor.text(reason.message),
+    }));
+    const event: AuditEvent = {
+      time: new Date(now).toISOString(),
+      kind: 'call',
+      actor: {
+        user: call.user,
+        agent: call.agent,
+        ...(options.toolIdentity ? { tool_identity: options.toolIdentity } : {}),
+      },
+      session: call.session,
+      tool: call.tool,
+      ...(tool ? { access: tool.access, tier: tool.tier } : {}),
+      args: evidence.value,
+      args_hash: hash,
+      decision: decision.decision,
+      rules: decision.rules,
+      reasons,
+      outcome,
+      latency_ms: now - started,
+      ...(evidence.removed.length > 0 ? { redactions: evidence.removed } : {}),
+      ...extra,
+      // Details carry upstream errors and the like: evidence too, so redacted too.
+      ...(extra.detail
+        ? { detail: this.#redactor.forEvidence(extra.detail).value as Record<string, unknown> }
+        : {}),
+    };
+    try {
+      return { ok: true, event: await this.#audit.append(event) };
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.#outage ??= { since: event.time, error: message, unlogged: 0, refused: 0 };
+      return { ok: false, error: message };
+    }
+  }
+
+  /** Tries to write the gap event that closes an outage; true once the log takes writes again. */
+  async #recover(): Promise<boolean> {
+    const outage = this.#outage!;
+    try {
+      await this.#audit.append({
+        time: new Date(this.#clock()).toISOString(),
+        kind: 'gap',
+        actor: {},
+        outcome: 'error',
+        detail: {
+          since: outage.since,
+          error: this.#redactor.text(outage.error),
+          unlogged_calls: outage.unlogged,
+          refused_calls: outage.refused,
+        },
+      });
+      this.#outage = undefined;
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  #evidenceError(decision: Decision, error: string): CallResult {
+    return {
+      status: 'error',
+      code: 'evidence.unavailable',
+      message: `the audit log cannot be written (${error}); nothing is returned that the log does not record`,
+      decision,
+    };
+  }
+}
+
+const DEFAULT_APPROVAL_MS = 15 * 60 * 1000;
+
+const OUTCOME_OF: Record<Verdict, Outcome> = {
+  allow: 'allowed',
+  deny: 'denied',
+  approve: 'pending',
+  confirm: 'pending',
+};
+
+const DENIAL_MESSAGES: Record<string, string> = {
+  'confirm.declined': 'the user did not confirm the call',
+};
+
+/** What a fail-open read returns in place of a stored event: seq -1 says it is not in the log. */
+function unloggedEvent(call: ToolCall, decision: Decision): StoredEvent {
+  return {
+    seq: -1,
+    time: '',
+    kind: 'call',
+    actor: { user: call.user, agent: call.agent },
+    tool: call.tool,
+    decision: decision.decision,
+    outcome: 'allowed',
+  };
+}
