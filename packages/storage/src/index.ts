@@ -52,6 +52,11 @@ export {
   type SqliteAuditLog,
   type SqliteAuditLogOptions,
 } from './sqlite/audit-log.js';
+export {
+  openPostgresAuditLog,
+  type PostgresAuditLog,
+  type PostgresAuditLogOptions,
+} from './postgres/audit-log.js';
 
 export type {
   ApprovalDecision,

@@ -1,8 +1,10 @@
 // A writer process for the durability and multi-process tests, run from the TypeScript sources
-// with `node --import ./ts-register.mjs audit-writer.ts <db> <mode> …`:
+// with `node --import ./ts-register.mjs audit-writer.ts <store> <mode> …`, where the store is an
+// SQLite file or `{"postgres": <pool config>, "keyFile": <path>}`:
 //   load <concurrency>              append forever; print `<seq> <n>` for each acknowledged event
 //   append <count> <concurrency> <tag>   print `ready`, append `count` events tagged `tag`, close, print `done`
 // An acknowledgement is printed only after the event's append promise resolved.
+import type { AuditLog } from '../../src/ports.js';
 import { openSqliteAuditLog } from '../../src/sqlite/audit-log.js';
 import { sampleEvent } from './events.js';
 
@@ -14,7 +16,15 @@ if (path === undefined || (mode !== 'load' && mode !== 'append')) {
   process.exit(2);
 }
 
-const log = await openSqliteAuditLog({ path, checkpointEvery: { events: 2000 } });
+async function openStore(store: string): Promise<AuditLog> {
+  const checkpointEvery = { events: 2000 };
+  if (!store.startsWith('{')) return openSqliteAuditLog({ path: store, checkpointEvery });
+  const { openPostgresAuditLog } = await import('../../src/postgres/audit-log.js');
+  const { postgres, keyFile } = JSON.parse(store) as { postgres: object; keyFile: string };
+  return openPostgresAuditLog({ config: postgres, keyFile, checkpointEvery });
+}
+
+const log = await openStore(path);
 
 // stdout on a pipe is synchronous on Linux: gather acknowledgements and write them a few at a time.
 let pending: string[] = [];
