@@ -22,6 +22,15 @@ export type { CatalogTool } from './policy/catalog.js';
 export { groupMembership } from './policy/catalog.js';
 export { canonicalJson } from './text.js';
 export {
+  createDetector,
+  redact,
+  type Detector,
+  type DetectorOptions,
+  type Finding,
+  type RedactOptions,
+  type Redaction,
+} from './data/index.js';
+export {
   compileRetrieval,
   filterDocuments,
   canReadResource,

@@ -37,6 +37,11 @@ export {
 
 export { storedEventLeaf, storedEventText } from './audit/leaf.js';
 export type { AuditLogOptions, CheckpointEvery } from './audit/options.js';
+export {
+  createEvidenceRedactor,
+  type EvidenceRedactionOptions,
+  type EvidenceRedactor,
+} from './audit/redaction.js';
 export { verifyLog, type VerifiableEvent, type VerifyResult } from './audit/verify.js';
 export { exportAuditLog, verifyExport, verifyExportFile, type ExportOptions } from './audit/export.js';
 export {

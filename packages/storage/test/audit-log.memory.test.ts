@@ -46,6 +46,7 @@ auditLogContract('memory', async (options?: AuditLogOptions) => {
       opened.push(next);
       return next;
     },
+    rawText: async () => JSON.stringify(store),
     async cleanup() {
       for (const each of opened) await each.close();
     },

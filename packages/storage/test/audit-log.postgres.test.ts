@@ -146,6 +146,21 @@ describe.skipIf(skip)('postgres audit log', () => {
       log,
       tamper: tamperWith(place.schema),
       reopen: (again?: AuditLogOptions) => open(again ?? options),
+      async rawText() {
+        const tables = [
+          'posture_audit_events',
+          'posture_audit_meta',
+          'posture_audit_checkpoints',
+          'posture_audit_head',
+        ];
+        const texts = await Promise.all(
+          tables.map(async (table) => {
+            const { rows } = await admin.query(`SELECT t::text AS row FROM ${place.schema}.${table} t`);
+            return rows.map((r: { row: string }) => r.row).join('\n');
+          }),
+        );
+        return texts.join('\n');
+      },
       async cleanup() {
         for (const each of opened) await each.close();
         await place.drop();

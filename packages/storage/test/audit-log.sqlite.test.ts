@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuditLogOptions } from '../src/audit/options.js';
@@ -78,6 +78,12 @@ auditLogContract('sqlite', async (options?: AuditLogOptions) => {
       opened.push(next);
       return next;
     },
+    // The database file and its write-ahead log, byte for byte.
+    rawText: async () =>
+      [path, `${path}-wal`]
+        .filter((file) => existsSync(file))
+        .map((file) => readFileSync(file, 'latin1'))
+        .join('\n'),
     async cleanup() {
       for (const each of opened) await each.close();
       rmSync(dir, { recursive: true, force: true });

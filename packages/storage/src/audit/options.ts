@@ -1,5 +1,6 @@
 // Options every audit log backend takes, and how they read them.
 import { randomBytes } from 'node:crypto';
+import type { EvidenceRedactionOptions } from './redaction.js';
 
 /** When a log signs a checkpoint by itself (besides `checkpoint()` and `close()`). */
 export interface CheckpointEvery {
@@ -19,6 +20,11 @@ export interface AuditLogOptions {
   checkpointOnClose?: boolean;
   /** At most this many events per transaction (default 1000). */
   maxBatch?: number;
+  /**
+   * How events are redacted before they are stored. Always on: the built-in secret and
+   * personal-data detector masks what it finds in `args`, `detail` and reason messages.
+   */
+  redaction?: EvidenceRedactionOptions;
 }
 
 /** A fresh origin: unique per log, a schema-less URL as C2SP tlog-checkpoint recommends. */

@@ -7,6 +7,7 @@ import type { AuditEvent, AuditFilter, AuditLog, Checkpoint, LoggedEvent, Stored
 import { checkRange, matchesFilter } from '../audit/filter.js';
 import { GroupCommit } from '../audit/group-commit.js';
 import { leafText, prepareEvent, type PreparedEvent } from '../audit/leaf.js';
+import { createEvidenceRedactor, type EvidenceRedactor } from '../audit/redaction.js';
 import { checkCheckpointEvery, newOrigin, type AuditLogOptions } from '../audit/options.js';
 
 /** One stored event: its canonical JSON and hex leaf hash, as a SQL row keeps them. */
@@ -47,6 +48,7 @@ class MemoryAuditLog implements AuditLog {
   readonly #signer: NoteSigner;
   readonly #options: MemoryAuditLogOptions;
   readonly #queue: GroupCommit<PreparedEvent, StoredEvent>;
+  readonly #redact: EvidenceRedactor;
   #frontier: MerkleFrontier;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -62,6 +64,7 @@ class MemoryAuditLog implements AuditLog {
     this.verifierKey = this.#signer.verifierKey;
     this.#options = options;
     this.#frontier = store.frontier ? MerkleFrontier.fromJSON(store.frontier) : new MerkleFrontier();
+    this.#redact = createEvidenceRedactor(options.redaction);
     this.#queue = new GroupCommit((items) => this.#write(items), options.maxBatch ?? 1000);
     const ms = options.checkpointEvery?.ms;
     if (ms !== undefined) {
@@ -101,7 +104,7 @@ class MemoryAuditLog implements AuditLog {
 
   async append(event: AuditEvent): Promise<StoredEvent> {
     this.#checkOpen();
-    return this.#queue.submit(prepareEvent(event));
+    return this.#queue.submit(prepareEvent(this.#redact(event)));
   }
 
   async size(): Promise<number> {

@@ -20,6 +20,7 @@ import type { AuditEvent, AuditFilter, AuditLog, Checkpoint, LoggedEvent, Stored
 import { checkRange } from '../audit/filter.js';
 import { GroupCommit } from '../audit/group-commit.js';
 import { leafText, prepareEvent, type PreparedEvent } from '../audit/leaf.js';
+import { createEvidenceRedactor, type EvidenceRedactor } from '../audit/redaction.js';
 import { checkCheckpointEvery, newOrigin, type AuditLogOptions } from '../audit/options.js';
 import { loadOrCreateSignerKey } from '../audit/signer-key-file.js';
 import { migrate } from './migrations.js';
@@ -134,6 +135,7 @@ class PostgresAuditLogImpl implements PostgresAuditLog {
   readonly #signer: NoteSigner;
   readonly #options: PostgresAuditLogOptions;
   readonly #queue: GroupCommit<PreparedEvent, StoredEvent>;
+  readonly #redact: EvidenceRedactor;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -177,6 +179,7 @@ class PostgresAuditLogImpl implements PostgresAuditLog {
     this.#signer = signer;
     this.verifierKey = signer.verifierKey;
     this.#options = options;
+    this.#redact = createEvidenceRedactor(options.redaction);
     this.#queue = new GroupCommit((items) => this.#writeBatch(items), options.maxBatch ?? 1000);
     const ms = options.checkpointEvery?.ms;
     if (ms !== undefined) {
@@ -363,7 +366,7 @@ class PostgresAuditLogImpl implements PostgresAuditLog {
 
   async append(event: AuditEvent): Promise<StoredEvent> {
     this.#checkOpen();
-    return this.#queue.submit(prepareEvent(event));
+    return this.#queue.submit(prepareEvent(this.#redact(event)));
   }
 
   async size(): Promise<number> {

@@ -15,6 +15,7 @@ import type { AuditEvent, AuditFilter, AuditLog, Checkpoint, LoggedEvent, Stored
 import { checkRange } from '../audit/filter.js';
 import { GroupCommit } from '../audit/group-commit.js';
 import { leafText, prepareEvent, type PreparedEvent } from '../audit/leaf.js';
+import { createEvidenceRedactor, type EvidenceRedactor } from '../audit/redaction.js';
 import { checkCheckpointEvery, newOrigin, type AuditLogOptions } from '../audit/options.js';
 import { loadOrCreateSignerKey } from '../audit/signer-key-file.js';
 import { migrate } from './migrations.js';
@@ -143,6 +144,7 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
   readonly #signer: NoteSigner;
   readonly #options: SqliteAuditLogOptions;
   readonly #queue: GroupCommit<PreparedEvent, StoredEvent>;
+  readonly #redact: EvidenceRedactor;
   readonly #statements;
   readonly #searches = new Map<string, Database.Statement>();
   #frontier: MerkleFrontier;
@@ -201,6 +203,7 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
       ),
     };
     this.#frontier = this.#loadFrontier();
+    this.#redact = createEvidenceRedactor(options.redaction);
     this.#queue = new GroupCommit((items) => this.#writeBatch(items), options.maxBatch ?? 1000);
     const ms = options.checkpointEvery?.ms;
     if (ms !== undefined) {
@@ -301,7 +304,7 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
 
   async append(event: AuditEvent): Promise<StoredEvent> {
     this.#checkOpen();
-    return this.#queue.submit(prepareEvent(event));
+    return this.#queue.submit(prepareEvent(this.#redact(event)));
   }
 
   async size(): Promise<number> {

@@ -35,8 +35,16 @@ export interface OpenedAuditLog {
   tamper: AuditLogTamper;
   /** Opens the same storage again (after the first log was closed). */
   reopen(options?: AuditLogOptions): Promise<AuditLog>;
+  /** Everything the backend has written so far, as text (files, rows), to look for leaked values. */
+  rawText(): Promise<string>;
   cleanup(): Promise<void>;
 }
+
+// Secrets and personal data a careless caller might leave in an event (not documented examples,
+// which the detector lets through on purpose).
+const GITHUB_TOKEN = 'ghp_R2d9Xk4LmP7qW1zT8vB3nY6cJ0hF5sA2eG9u';
+const AWS_KEY = 'AKIAQ3EGRTYU7WZX5PLM';
+const EMAIL = 'jane.roe@corp-mail.net';
 
 export type AuditLogOpener = (options?: AuditLogOptions) => Promise<OpenedAuditLog>;
 
@@ -139,6 +147,47 @@ export function auditLogContract(name: string, open: AuditLogOpener): void {
         const { log } = await fresh();
         await log.close();
         await expect(log.append(sampleEvent(0))).rejects.toThrow(/closed/);
+      });
+    });
+
+    describe('redaction', () => {
+      it('never stores a secret or personal data a caller left in args, detail or reasons', async () => {
+        const o = await fresh();
+        const careless = sampleEvent(0, {
+          args: { id: 'T-1', auth: `token ${GITHUB_TOKEN}`, nested: [{ key: AWS_KEY }] },
+          reasons: [{ code: 'grant.match', message: `matched for ${EMAIL}` }],
+          detail: { requested_by: EMAIL },
+          redactions: [{ class: 'pii', path: '/note', count: 1 }],
+        });
+        const stored = await o.log.append(careless);
+        await o.log.append(sampleEvent(1));
+        await o.log.checkpoint();
+        const [read] = await o.log.read(0, 1);
+        expect(read).toEqual(stored);
+        expect(read!.args).toEqual({
+          id: 'T-1',
+          auth: 'token [REDACTED:github_token]',
+          nested: [{ key: '[REDACTED:aws_access_key]' }],
+        });
+        expect(read!.reasons).toEqual([{ code: 'grant.match', message: 'matched for [REDACTED:email]' }]);
+        expect(read!.detail).toEqual({ requested_by: '[REDACTED:email]' });
+        // What the caller listed is kept; what the log removed is added, by class and path.
+        expect(read!.redactions).toEqual(
+          expect.arrayContaining([
+            { class: 'pii', path: '/note', count: 1 },
+            { class: 'github_token', path: '$.args.auth', count: 1 },
+            { class: 'aws_access_key', path: '$.args.nested[0].key', count: 1 },
+            { class: 'email', path: '$.reasons[0].message', count: 1 },
+            { class: 'email', path: '$.detail.requested_by', count: 1 },
+          ]),
+        );
+        expect(read!.redactions).toHaveLength(5);
+        // A clean event is stored exactly as given.
+        expect((await o.log.read(1, 2))[0]).toEqual({ ...sampleEvent(1), seq: 1 });
+        expect(await verifyStore(o.log)).toMatchObject({ ok: true, checked: 2 });
+        const raw = await o.rawText();
+        expect(raw).toContain('[REDACTED:github_token]');
+        for (const secret of [GITHUB_TOKEN, AWS_KEY, EMAIL]) expect(raw).not.toContain(secret);
       });
     });
 

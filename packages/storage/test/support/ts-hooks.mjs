@@ -5,9 +5,9 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
-// Storage takes only `canonicalJson` from the core, and text.ts has it with no imports of its own:
-// loading the whole core (ajv, zod, yaml) through the transpiler would cost seconds per child.
-const CORE = new URL('../../../core/src/text.ts', import.meta.url).href;
+// Storage takes only `canonicalJson` and the data layer from the core: loading the whole core
+// (ajv, zod, yaml) through the transpiler would cost seconds per child.
+const CORE = new URL('./core-subset.ts', import.meta.url).href;
 
 export async function resolve(specifier, context, nextResolve) {
   if (specifier === '@posture/core') return { url: CORE, shortCircuit: true };
