@@ -1,0 +1,337 @@
+// The gateway: an MCP server to agents in front of the catalog's upstream servers. Each agent
+// session gets its own MCP `Server` bound to the identity its token proved; every tools/call goes
+// through the enforcer. The gateway adds no policy of its own: it lists, maps names and adapts.
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import {
+  CallToolRequestSchema,
+  ErrorCode,
+  ListToolsRequestSchema,
+  McpError,
+  type CallToolResult,
+  type Tool,
+} from '@modelcontextprotocol/sdk/types.js';
+import {
+  compile,
+  createMemoryState,
+  type CompiledPolicy,
+  type Decision,
+  type DecisionState,
+  type McpTool,
+  type PolicyFile,
+} from '@posture/core';
+import { createEnforcer, type CallResult, type ConfirmAnswer, type Enforcer } from '@posture/sdk';
+import type { ApprovalQueue, AuditLog, ExceptionStore } from '@posture/storage';
+import { Upstream, type UpstreamOptions, type UpstreamStatus } from './upstreams.js';
+
+/** Who is calling: proved by a token (HTTP) or given at start (stdio). */
+export interface Identity {
+  agent: string;
+  user: string;
+  /** The MCP session, or one per stdio connection; loop and flow state are kept per session. */
+  session: string;
+}
+
+export interface GatewayOptions {
+  policy: PolicyFile;
+  audit: AuditLog;
+  approvals: ApprovalQueue;
+  exceptions?: ExceptionStore;
+  state?: DecisionState;
+  clock?: () => number;
+  redactionKey?: Uint8Array;
+  failOpenReads?: boolean;
+  upstream?: Omit<UpstreamOptions, 'onTools'>;
+  /** Upstream credentials (the tool identity), by server: headers for HTTP, env for stdio. */
+  credentials?: Record<
+    string,
+    { identity?: string; headers?: Record<string, string>; env?: Record<string, string> }
+  >;
+  /**
+   * How long a tools/call that needs approval waits for the decision, sending progress
+   * notifications, when the client asked for progress. Past it, the call returns pending.
+   */
+  approvalWaitMs?: number;
+  /** How often a waiting call looks at the approvals queue. */
+  approvalPollMs?: number;
+  /** Where an approver decides, shown in pending results (`{id}` is replaced). */
+  approvalUrl?: string;
+}
+
+/** Separates server and tool in the names agents see: `tickets__get_ticket`. */
+export const NAME_SEPARATOR = '__';
+
+export class Gateway {
+  readonly #options: GatewayOptions;
+  readonly #upstreams = new Map<string, Upstream>();
+  readonly #state: DecisionState;
+  #compiled: CompiledPolicy;
+  #enforcer: Enforcer;
+  /** Exposed tool name → `server/tool` and the definition agents see. */
+  #exposed = new Map<string, { key: string; server: string; tool: McpTool }>();
+  readonly #sessions = new Set<Server>();
+
+  constructor(options: GatewayOptions) {
+    this.#options = options;
+    this.#state = options.state ?? createMemoryState();
+    this.#compiled = compile(options.policy);
+    this.#enforcer = this.#newEnforcer();
+    for (const [name, server] of Object.entries(options.policy.servers)) {
+      if (!server.command && !server.url) continue; // a catalog entry with no way to reach it
+      const credential = options.credentials?.[name];
+      this.#upstreams.set(
+        name,
+        new Upstream(
+          {
+            name,
+            ...(server.command ? { command: server.command } : {}),
+            ...(server.url ? { url: server.url } : {}),
+            env: { ...server.env, ...credential?.env },
+            ...(credential?.headers ? { headers: credential.headers } : {}),
+          },
+          { ...options.upstream, onTools: () => this.#recompile() },
+        ),
+      );
+    }
+  }
+
+  /** Connects every upstream (those that fail keep retrying in the background). */
+  async start(): Promise<void> {
+    await Promise.all([...this.#upstreams.values()].map((upstream) => upstream.start()));
+    this.#recompile();
+  }
+
+  get policy(): CompiledPolicy {
+    return this.#compiled;
+  }
+
+  get enforcer(): Enforcer {
+    return this.#enforcer;
+  }
+
+  upstreamStatus(): Record<string, UpstreamStatus> {
+    return Object.fromEntries([...this.#upstreams].map(([name, upstream]) => [name, upstream.status]));
+  }
+
+  /** The tools `identity` may call, as MCP tool definitions under their exposed names. */
+  toolsFor(identity: Identity): Tool[] {
+    const agent = this.#compiled.agents.get(identity.agent);
+    if (!agent || !agent.runBy.has(identity.user)) return [];
+    const tools: Tool[] = [];
+    for (const [name, { key, tool }] of this.#exposed) {
+      const plan = agent.plans.get(key);
+      // Listed when some grant covers it at its level and no unconditional deny removes it.
+      if (!plan || plan.fixed || plan.denies.some((deny) => deny.checks.length === 0)) continue;
+      tools.push({
+        ...(tool as Tool),
+        name,
+        inputSchema: (tool.inputSchema ?? { type: 'object' }) as Tool['inputSchema'],
+      });
+    }
+    return tools;
+  }
+
+  /** A new MCP server for one agent session; connect it to the session's transport. */
+  serverFor(identity: Identity): Server {
+    const server = new Server(
+      { name: 'posture-gateway', version: '0.1.0' },
+      { capabilities: { tools: { listChanged: true } } },
+    );
+    server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: this.toolsFor(identity) }));
+    server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+      const exposed = this.#exposed.get(request.params.name);
+      if (!exposed) throw new McpError(ErrorCode.InvalidParams, `unknown tool \`${request.params.name}\``);
+      const args = request.params.arguments ?? {};
+      const progressToken = request.params._meta?.progressToken;
+      const canElicit = server.getClientCapabilities()?.elicitation !== undefined;
+      const call = { ...identity, tool: exposed.key, args };
+      const upstream = this.#upstreams.get(exposed.server)!;
+      const credential = this.#options.credentials?.[exposed.server];
+      const options = {
+        target: upstream.target,
+        ...(credential?.identity ? { toolIdentity: credential.identity } : {}),
+        ...(canElicit
+          ? {
+              confirm: (_: unknown, decision: Decision) =>
+                confirmByElicitation(server, exposed.key, args, decision),
+            }
+          : {}),
+      };
+      const execute = ({ signal, args: sent }: { signal: AbortSignal; args: Record<string, unknown> }) =>
+        upstream.callTool(exposed.tool.name, sent, { signal });
+
+      let result = await this.#enforcer.call(call, execute, options);
+      const waitMs = this.#options.approvalWaitMs ?? 60_000;
+      if (result.status === 'pending' && progressToken !== undefined && waitMs > 0) {
+        const decided = await this.#awaitApproval(
+          result.approval.id,
+          waitMs,
+          extra.signal,
+          async (progress) => {
+            await extra.sendNotification({
+              method: 'notifications/progress',
+              params: {
+                progressToken,
+                progress,
+                message: `waiting for approval ${result.status === 'pending' ? result.approval.id : ''}`,
+              },
+            });
+          },
+        );
+        if (decided) result = await this.#enforcer.call(call, execute, options);
+      }
+      return toToolResult(result, this.#options.approvalUrl);
+    });
+    this.#sessions.add(server);
+    server.onclose = () => this.#sessions.delete(server);
+    return server;
+  }
+
+  /** Waits until the request is decided (true when approved), expires, or the wait runs out. */
+  async #awaitApproval(
+    id: string,
+    waitMs: number,
+    signal: AbortSignal,
+    progress: (step: number) => Promise<void>,
+  ): Promise<boolean> {
+    const clock = this.#options.clock ?? Date.now;
+    const poll = this.#options.approvalPollMs ?? 250;
+    const until = Date.now() + waitMs;
+    for (let step = 1; Date.now() < until && !signal.aborted; step++) {
+      await new Promise((resolve) => setTimeout(resolve, poll));
+      const request = await this.#options.approvals.get(id, new Date(clock()));
+      if (!request || request.status === 'denied' || request.status === 'expired') return false;
+      if (request.status === 'approved') return true;
+      await progress(step).catch(() => {});
+    }
+    return false;
+  }
+
+  /** Rebuilds the catalog from the policy and what the upstreams list; state carries over. */
+  #recompile(): void {
+    const discovered: Record<string, McpTool[]> = {};
+    for (const [name, upstream] of this.#upstreams) {
+      if (upstream.tools.length > 0) discovered[name] = [...upstream.tools];
+    }
+    this.#compiled = compile(this.#options.policy, { discovered });
+    this.#enforcer = this.#newEnforcer();
+    const exposed = new Map<string, { key: string; server: string; tool: McpTool }>();
+    for (const [server, tools] of Object.entries(discovered)) {
+      for (const tool of tools) {
+        const key = `${server}/${tool.name}`;
+        if (!this.#compiled.catalog.has(key)) continue;
+        exposed.set(`${server}${NAME_SEPARATOR}${tool.name}`, { key, server, tool });
+      }
+    }
+    this.#exposed = exposed;
+    for (const server of this.#sessions) void server.sendToolListChanged().catch(() => {});
+  }
+
+  #newEnforcer(): Enforcer {
+    const o = this.#options;
+    return createEnforcer({
+      policy: this.#compiled,
+      audit: o.audit,
+      approvals: o.approvals,
+      state: this.#state,
+      ...(o.exceptions ? { exceptions: o.exceptions } : {}),
+      ...(o.clock ? { clock: o.clock } : {}),
+      ...(o.redactionKey ? { redactionKey: o.redactionKey } : {}),
+      ...(o.failOpenReads ? { failOpenReads: true } : {}),
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#sessions].map((server) => server.close().catch(() => {})));
+    await Promise.all([...this.#upstreams.values()].map((upstream) => upstream.close()));
+  }
+}
+
+/** Asks the user through MCP elicitation (form mode) whether to run the call. */
+async function confirmByElicitation(
+  server: Server,
+  tool: string,
+  args: Record<string, unknown>,
+  decision: Decision,
+): Promise<ConfirmAnswer> {
+  const why = decision.reasons.map((reason) => reason.message).join('; ');
+  const answer = await server.elicitInput({
+    message: `Run \`${tool}\` with ${JSON.stringify(args)}? ${why}`,
+    requestedSchema: {
+      type: 'object',
+      properties: { confirm: { type: 'boolean', title: 'Run this call', description: why } },
+      required: ['confirm'],
+    },
+  });
+  if (answer.action !== 'accept') return answer.action;
+  return answer.content?.confirm === true ? 'accept' : 'decline';
+}
+
+/** A tool result for the agent: what the tool returned, or an error the model can read and adapt to. */
+export function toToolResult(result: CallResult, approvalUrl?: string): CallToolResult {
+  const posture = (decision?: Decision, more: Record<string, unknown> = {}) => ({
+    posture: {
+      ...(decision ? { decision: decision.decision, rules: decision.rules, reasons: decision.reasons } : {}),
+      ...more,
+    },
+  });
+  switch (result.status) {
+    case 'ok': {
+      const value = result.result as CallToolResult | undefined;
+      return value && Array.isArray(value.content)
+        ? value
+        : { content: [{ type: 'text', text: JSON.stringify(value) }] };
+    }
+    case 'denied': {
+      const why = result.decision.reasons.map((r) => `${r.message} (${r.code})`).join('; ');
+      return {
+        isError: true,
+        content: [
+          { type: 'text', text: `denied by policy: ${why}; rule ${result.decision.rules.join(', ')}` },
+        ],
+        _meta: posture(result.decision),
+      };
+    }
+    case 'pending': {
+      const id = result.approval.id;
+      const where = approvalUrl
+        ? ` at ${approvalUrl.replace('{id}', id)}`
+        : ` with \`posture approvals approve ${id}\``;
+      return {
+        isError: true,
+        content: [
+          {
+            type: 'text',
+            text:
+              `approval required: ${result.decision.reasons.map((r) => r.message).join('; ')}. ` +
+              `Request ${id} is waiting for ${result.approval.approvers.join(', ')}${where}; ` +
+              `it expires at ${result.approval.expires_at}. Retry the same call once it is approved.`,
+          },
+        ],
+        _meta: posture(result.decision, { approval_id: id, expires_at: result.approval.expires_at }),
+      };
+    }
+    case 'failed':
+      return {
+        isError: true,
+        content: [{ type: 'text', text: `the tool failed: ${result.error}` }],
+        _meta: posture(result.decision, { event: result.event.seq }),
+      };
+    case 'timed_out':
+      return {
+        isError: true,
+        content: [
+          {
+            type: 'text',
+            text: `the tool did not answer within ${result.decision.obligations.timeout_ms} ms; the call was cancelled`,
+          },
+        ],
+        _meta: posture(result.decision, { event: result.event.seq }),
+      };
+    case 'error':
+      return {
+        isError: true,
+        content: [{ type: 'text', text: `${result.message} (${result.code})` }],
+        _meta: posture(result.decision),
+      };
+  }
+}

@@ -1,0 +1,174 @@
+// MCP over Streamable HTTP at /mcp on loopback. Every request is authenticated (a session is never
+// proof of identity): the bearer token must verify and be the one that opened the session. Origin
+// is checked against DNS rebinding; RFC 9728 protected-resource metadata tells clients where
+// tokens come from.
+import { randomUUID } from 'node:crypto';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+} from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { Gateway } from './gateway.js';
+import type { TokenClaims, TokenVerifier } from './tokens.js';
+
+export interface HttpOptions {
+  gateway: Gateway;
+  tokens: TokenVerifier;
+  host?: string;
+  port?: number;
+  /** Origins allowed besides the gateway's own (browsers send `Origin`; other clients do not). */
+  allowedOrigins?: string[];
+  /** Largest request body, bytes (default 1 MiB). */
+  maxBodyBytes?: number;
+  /** Where clients get tokens (RFC 9728 `authorization_servers`). */
+  authorizationServers?: string[];
+  /** Sessions idle longer than this are closed (default 30 minutes). */
+  idleSessionMs?: number;
+  /** The resource identifier tokens are issued for (their audience); default this server's /mcp URL. */
+  resource?: string;
+}
+
+interface Session {
+  transport: StreamableHTTPServerTransport;
+  claims: TokenClaims;
+  lastSeen: number;
+}
+
+export interface RunningGateway {
+  /** `http://127.0.0.1:<port>/mcp` */
+  url: string;
+  sessions(): number;
+  close(): Promise<void>;
+}
+
+const METADATA_PATH = '/.well-known/oauth-protected-resource';
+
+export async function serveHttp(options: HttpOptions): Promise<RunningGateway> {
+  const host = options.host ?? '127.0.0.1';
+  const sessions = new Map<string, Session>();
+  const maxBody = options.maxBodyBytes ?? 1024 * 1024;
+  const idleMs = options.idleSessionMs ?? 30 * 60 * 1000;
+  let base = '';
+
+  const metadata = () => ({
+    resource: options.resource ?? `${base}/mcp`,
+    bearer_methods_supported: ['header'],
+    ...(options.authorizationServers ? { authorization_servers: options.authorizationServers } : {}),
+    resource_name: 'Posture gateway',
+  });
+
+  const unauthorized = (res: ServerResponse, description: string, error = 'invalid_token') => {
+    const quoted = description.replace(/["\\]/g, "'");
+    res.writeHead(401, {
+      'content-type': 'application/json',
+      'www-authenticate': `Bearer resource_metadata="${base}${METADATA_PATH}", error="${error}", error_description="${quoted}"`,
+    });
+    res.end(JSON.stringify({ error, error_description: description }));
+  };
+  const plain = (res: ServerResponse, status: number, message: string, code = -32600) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code, message } }));
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', base);
+    if (url.pathname === METADATA_PATH || url.pathname === `${METADATA_PATH}/mcp`) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(metadata()));
+      return;
+    }
+    if (url.pathname !== '/mcp') return plain(res, 404, 'not found');
+
+    const origin = req.headers.origin;
+    if (origin !== undefined && origin !== base && !(options.allowedOrigins ?? []).includes(origin)) {
+      return plain(res, 403, `origin \`${origin}\` is not allowed`);
+    }
+    const auth = req.headers.authorization;
+    if (!auth?.startsWith('Bearer ')) return unauthorized(res, 'a bearer token is required');
+    const checked = await options.tokens.verify(auth.slice(7).trim());
+    if (!checked.ok) return unauthorized(res, checked.description, checked.error);
+    const claims = checked.claims;
+
+    const sessionId = req.headers['mcp-session-id'];
+    if (typeof sessionId === 'string') {
+      const session = sessions.get(sessionId);
+      if (!session) return plain(res, 404, 'unknown or expired session', -32001);
+      // The token must be the one that opened this session: no riding another's session id.
+      if (session.claims.jti !== claims.jti) {
+        return unauthorized(res, 'the token did not open this session');
+      }
+      session.lastSeen = Date.now();
+      await session.transport.handleRequest(req, res);
+      return;
+    }
+
+    if (req.method !== 'POST') return plain(res, 400, 'a session starts with an initialize request (POST)');
+    // A new session: the token opens at most one (a second initialize with it is a replay).
+    const id = randomUUID();
+    if (!options.tokens.bind(claims, id))
+      return unauthorized(res, 'the token has already been used for a session');
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => id,
+      enableJsonResponse: false,
+      maxRequestBodySize: maxBody,
+      onsessioninitialized: (sid) => {
+        sessions.set(sid, { transport, claims, lastSeen: Date.now() });
+      },
+      onsessionclosed: (sid) => {
+        sessions.delete(sid);
+      },
+    });
+    transport.onclose = () => sessions.delete(id);
+    const server = options.gateway.serverFor({ agent: claims.agent, user: claims.user, session: id });
+    await server.connect(transport);
+    await transport.handleRequest(req, res);
+  };
+
+  const http: HttpServer = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      if (!res.headersSent)
+        plain(res, 500, `internal error: ${error instanceof Error ? error.message : String(error)}`, -32603);
+      else res.end();
+    });
+  });
+  http.headersTimeout = 10_000;
+  http.requestTimeout = 0; // SSE responses stay open while a call waits for approval
+
+  const sweep = setInterval(
+    () => {
+      const cutoff = Date.now() - idleMs;
+      for (const [id, session] of sessions) {
+        if (session.lastSeen < cutoff) {
+          sessions.delete(id);
+          void session.transport.close();
+        }
+      }
+    },
+    Math.min(idleMs, 60_000),
+  );
+  sweep.unref();
+
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(options.port ?? 0, host, () => resolve());
+  });
+  const address = http.address() as AddressInfo;
+  base = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+
+  return {
+    url: `${base}/mcp`,
+    sessions: () => sessions.size,
+    async close() {
+      clearInterval(sweep);
+      await Promise.all([...sessions.values()].map((s) => s.transport.close().catch(() => {})));
+      sessions.clear();
+      await new Promise<void>((resolve) => {
+        http.close(() => resolve());
+        http.closeAllConnections();
+      });
+    },
+  };
+}

@@ -1,0 +1,273 @@
+// Agent identities: short-lived EdDSA JWTs bound to this gateway's audience. `sub` is the agent,
+// an RFC 8693-style `act` claim names the user it acts for, `jti` makes each token one session's.
+// Tokens from an external OIDC issuer are accepted through its JWKS with a claim mapping.
+import { randomUUID } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import {
+  SignJWT,
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  errors,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  jwtVerify,
+  type JWK,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from 'jose';
+import type { CompiledPolicy } from '@posture/core';
+
+/** Tokens live at most this long unless the policy says otherwise. */
+export const MAX_TOKEN_TTL_MS = 60 * 60 * 1000;
+
+export interface TokenClaims {
+  agent: string;
+  user: string;
+  jti: string;
+  /** Seconds since the epoch. */
+  exp: number;
+  scope?: string[];
+  issuer: string;
+}
+
+export type TokenCheck =
+  | { ok: true; claims: TokenClaims }
+  | { ok: false; error: 'invalid_token' | 'insufficient_scope'; description: string };
+
+export interface SigningKey {
+  privateJwk: JWK;
+  publicJwk: JWK;
+}
+
+/** Reads the gateway's signing key from `path` (a private JWK), creating it (mode 0600) if absent. */
+export async function loadOrCreateSigningKey(path: string): Promise<SigningKey> {
+  if (existsSync(path)) {
+    let privateJwk: JWK;
+    try {
+      privateJwk = JSON.parse(readFileSync(path, 'utf8')) as JWK;
+    } catch (error) {
+      throw new Error(`the token key \`${path}\` is not a JSON Web Key: ${(error as Error).message}`);
+    }
+    if (privateJwk.kty !== 'OKP' || privateJwk.crv !== 'Ed25519' || !privateJwk.d) {
+      throw new Error(`the token key \`${path}\` is not an Ed25519 private key`);
+    }
+    const { d: _d, ...publicJwk } = privateJwk;
+    return { privateJwk, publicJwk };
+  }
+  const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+  const privateJwk = { ...(await exportJWK(privateKey)), alg: 'EdDSA' };
+  const publicJwk = { ...(await exportJWK(publicKey)), alg: 'EdDSA' };
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${JSON.stringify(privateJwk)}\n`, { mode: 0o600, flag: 'wx' });
+  chmodSync(path, 0o600);
+  return { privateJwk, publicJwk };
+}
+
+export interface IssueOptions {
+  agent: string;
+  user: string;
+  ttlMs: number;
+  scope?: string[];
+  /** Milliseconds since the epoch. */
+  now?: number;
+}
+
+export interface TokenAuthorityOptions {
+  key: SigningKey;
+  /** This gateway's resource identifier (its `/mcp` URL): every token is bound to it. */
+  audience: string;
+  issuer?: string;
+  /** Lifetime cap; an hour unless the policy allows more. */
+  maxTtlMs?: number;
+}
+
+/** Issues and checks this gateway's own tokens. */
+export class TokenAuthority {
+  readonly audience: string;
+  readonly issuer: string;
+  readonly maxTtlMs: number;
+  readonly #key: SigningKey;
+
+  constructor(options: TokenAuthorityOptions) {
+    this.#key = options.key;
+    this.audience = options.audience;
+    this.issuer = options.issuer ?? 'posture';
+    this.maxTtlMs = options.maxTtlMs ?? MAX_TOKEN_TTL_MS;
+  }
+
+  async issue(options: IssueOptions): Promise<string> {
+    if (!(options.ttlMs > 0)) throw new RangeError('a token lifetime must be positive');
+    if (options.ttlMs > this.maxTtlMs) {
+      throw new RangeError(
+        `a token may live at most ${this.maxTtlMs / 60000} minutes; asked for ${options.ttlMs / 60000}`,
+      );
+    }
+    const now = Math.floor((options.now ?? Date.now()) / 1000);
+    const key = await importJWK(this.#key.privateJwk, 'EdDSA');
+    return new SignJWT({
+      act: { sub: options.user },
+      ...(options.scope ? { scope: options.scope.join(' ') } : {}),
+    })
+      .setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt' })
+      .setIssuer(this.issuer)
+      .setSubject(options.agent)
+      .setAudience(this.audience)
+      .setIssuedAt(now)
+      .setNotBefore(now)
+      .setExpirationTime(now + Math.floor(options.ttlMs / 1000))
+      .setJti(randomUUID())
+      .sign(key);
+  }
+
+  /** The verification key set, as the gateway would publish it. */
+  get jwks(): { keys: JWK[] } {
+    return { keys: [this.#key.publicJwk] };
+  }
+}
+
+export interface OidcIssuer {
+  issuer: string;
+  /** The issuer's JWKS URL; `jwks` instead for keys given in-line. */
+  jwksUri?: string;
+  jwks?: { keys: JWK[] };
+  /** The audience its tokens must name (default: the gateway's). */
+  audience?: string;
+  /** Which claims name the agent and the user (defaults: `azp` or `client_id`, and `sub`). */
+  claims?: { agent?: string; user?: string };
+}
+
+export interface TokenVerifierOptions {
+  audience: string;
+  /** This gateway's own issuer and key set. */
+  own?: { issuer: string; jwks: { keys: JWK[] } };
+  oidc?: OidcIssuer[];
+  /** Who the agents are and who may run them. */
+  policy: CompiledPolicy;
+  maxTtlMs?: number;
+  /** Tolerated clock skew, seconds (default 30). */
+  clockToleranceSec?: number;
+  now?: () => number;
+}
+
+/**
+ * Checks bearer tokens: signature, issuer, audience, lifetime (with small skew), known agent, a
+ * user who may run it, not revoked, and not replayed — a `jti` belongs to the first session that
+ * used it.
+ */
+export class TokenVerifier {
+  readonly #options: TokenVerifierOptions;
+  readonly #keys = new Map<string, JWTVerifyGetKey>();
+  readonly #oidc = new Map<string, OidcIssuer>();
+  readonly #revoked = new Map<string, number>();
+  /** jti → the session it opened, until the token expires. */
+  readonly #bound = new Map<string, { session: string; exp: number }>();
+
+  constructor(options: TokenVerifierOptions) {
+    this.#options = options;
+    if (options.own) this.#keys.set(options.own.issuer, createLocalJWKSet(options.own.jwks));
+    for (const issuer of options.oidc ?? []) {
+      this.#oidc.set(issuer.issuer, issuer);
+      this.#keys.set(
+        issuer.issuer,
+        issuer.jwks ? createLocalJWKSet(issuer.jwks) : createRemoteJWKSet(new URL(issuer.jwksUri!)),
+      );
+    }
+  }
+
+  /** Revokes a token by its `jti` until `exp` (seconds). */
+  revoke(jti: string, exp: number): void {
+    this.#revoked.set(jti, exp);
+  }
+
+  async verify(token: string): Promise<TokenCheck> {
+    const fail = (description: string): TokenCheck => ({ ok: false, error: 'invalid_token', description });
+    if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token) || token.length > 8192) {
+      return fail('the token is not a compact JWT');
+    }
+    let payload: JWTPayload;
+    let issuer: string;
+    try {
+      const unverified = JSON.parse(
+        Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8'),
+      ) as JWTPayload;
+      issuer = String(unverified.iss ?? '');
+      const keys = this.#keys.get(issuer);
+      if (!keys) return fail(`tokens from issuer \`${issuer}\` are not accepted`);
+      const oidc = this.#oidc.get(issuer);
+      const verified = await jwtVerify(token, keys, {
+        issuer,
+        audience: oidc?.audience ?? this.#options.audience,
+        algorithms: oidc ? ['EdDSA', 'ES256', 'RS256', 'PS256'] : ['EdDSA'],
+        requiredClaims: ['exp', 'iat', 'sub'],
+        clockTolerance: this.#options.clockToleranceSec ?? 30,
+        ...(this.#options.now ? { currentDate: new Date(this.#options.now()) } : {}),
+      });
+      payload = verified.payload;
+    } catch (error) {
+      return fail(describeJoseError(error));
+    }
+
+    const oidc = this.#oidc.get(issuer);
+    const agent = oidc ? claim(payload, oidc.claims?.agent, ['azp', 'client_id']) : payload.sub;
+    const user = oidc
+      ? claim(payload, oidc.claims?.user, ['sub'])
+      : (payload.act as { sub?: unknown } | undefined)?.sub;
+    if (typeof agent !== 'string' || agent === '') return fail('the token names no agent');
+    if (typeof user !== 'string' || user === '') return fail('the token names no user the agent acts for');
+    const exp = payload.exp!;
+    const iat = payload.iat!;
+    const maxTtlSec = (this.#options.maxTtlMs ?? MAX_TOKEN_TTL_MS) / 1000;
+    if (exp - iat > maxTtlSec) return fail(`the token lives longer than the ${maxTtlSec / 60}-minute limit`);
+    const jti = typeof payload.jti === 'string' ? payload.jti : undefined;
+    if (!jti) return fail('the token has no `jti`');
+    if (this.#revoked.has(jti)) return fail('the token is revoked');
+
+    const declared = this.#options.policy.agents.get(agent);
+    if (!declared) return fail(`agent \`${agent}\` is not declared in the policy`);
+    if (!declared.runBy.has(user)) {
+      return fail(`user \`${user}\` may not run agent \`${agent}\``);
+    }
+    const scope = typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : undefined;
+    return { ok: true, claims: { agent, user, jti, exp, issuer, ...(scope ? { scope } : {}) } };
+  }
+
+  /**
+   * Binds a token to the session it opens. False when the token already opened another session
+   * (a replay). Expired bindings are forgotten.
+   */
+  bind(claims: TokenClaims, session: string): boolean {
+    const now = (this.#options.now?.() ?? Date.now()) / 1000;
+    for (const [jti, binding] of this.#bound) if (binding.exp < now) this.#bound.delete(jti);
+    const existing = this.#bound.get(claims.jti);
+    if (existing) return existing.session === session;
+    this.#bound.set(claims.jti, { session, exp: claims.exp });
+    return true;
+  }
+
+  /** Whether the token opened `session`. */
+  boundTo(claims: TokenClaims, session: string): boolean {
+    return this.#bound.get(claims.jti)?.session === session;
+  }
+}
+
+function claim(payload: JWTPayload, name: string | undefined, defaults: string[]): unknown {
+  for (const key of name ? [name] : defaults) if (payload[key] !== undefined) return payload[key];
+  return undefined;
+}
+
+function describeJoseError(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return 'the token has expired';
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    if (error.claim === 'aud') return 'the token is for another audience';
+    if (error.claim === 'nbf') return 'the token is not valid yet';
+    if (error.claim === 'iss') return 'the token is from another issuer';
+    return `the token's \`${error.claim}\` claim is invalid: ${error.reason}`;
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) return 'the token signature does not verify';
+  if (error instanceof errors.JOSEAlgNotAllowed)
+    return 'the token is signed with an algorithm that is not accepted';
+  if (error instanceof errors.JWKSNoMatchingKey) return 'no known key verifies the token';
+  return `the token is invalid: ${error instanceof Error ? error.message : String(error)}`;
+}
