@@ -9,6 +9,7 @@ export {
   type RateLog,
   type MemoryStateOptions,
 } from './state.js';
+export { stateKeys, type RateKey, type StateKeys } from './state-keys.js';
 export {
   loadPolicy,
   locateRule,
@@ -20,7 +21,7 @@ export { PolicyFile, policyJsonSchema } from './policy/schema.js';
 export { PROBLEM_CODES, formatProblem, type Problem, type ProblemCode } from './policy/problems.js';
 export type { CatalogTool } from './policy/catalog.js';
 export { groupMembership } from './policy/catalog.js';
-export { canonicalJson } from './text.js';
+export { canonicalJson, durationMs } from './text.js';
 export {
   createDetector,
   redact,

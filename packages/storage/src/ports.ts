@@ -1,4 +1,4 @@
-import type { Reason, Verdict } from '@posture/core';
+import type { DecisionState, Reason, StateKeys, Verdict } from '@posture/core';
 
 /** What happened, as the audit log records it. Callers pass arguments already redacted. */
 export type EventKind = 'call' | 'approval' | 'exception' | 'policy_change' | 'alert' | 'gap';
@@ -251,5 +251,113 @@ export interface ExceptionStore {
   list(): Promise<StandingException[]>;
   /** Ends an exception early; once (a second revoke, or one of an expired exception, is `not_active`). */
   revoke(id: string, by: string, now: Date): Promise<ExceptionRevokeResult>;
+  close(): Promise<void>;
+}
+
+/**
+ * Shared execution state for `decide()`: sessions (calls, labels, recent-call history) and rate
+ * logs, so several gateway processes enforce one set of limits exactly.
+ *
+ * `transact` loads the records `keys` names as of one instant, runs `fn` — the synchronous
+ * `decide()` — on them, and, if `fn` changed any, commits every record it read in one atomic
+ * compare-and-set. If another process committed one of them in between, nothing is written and
+ * `fn` runs again on fresh records, a bounded number of times; so of two processes racing for the
+ * last slot of a rate limit, exactly one gets it. `fn` must have no effect besides `state`.
+ *
+ * Records expire: a rate log once its window has passed since it was last written, a session
+ * once it has been idle for the store's session TTL. Stores read no clock for that; `now` is the
+ * enforcer's, as for `decide()`.
+ */
+export interface Counters {
+  /**
+   * Rejects only when the store fails or stays contended through every attempt (the enforcer
+   * then denies: fail closed). `fn` reaching a record `keys` does not name throws inside it.
+   */
+  transact<T>(keys: StateKeys, now: number, fn: (state: DecisionState) => T): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** The parts of an MCP tool definition that tell a model and a client what the tool does. */
+export interface ToolDefinition {
+  name: string;
+  description?: string;
+  inputSchema?: Record<string, unknown>;
+  annotations?: Record<string, unknown>;
+}
+
+/**
+ * `new`: seen but never approved; `approved`: the definition seen now is the approved one;
+ * `changed`: the definition seen now differs from the approved one (a rug pull until re-approved).
+ */
+export type ToolStatus = 'new' | 'approved' | 'changed';
+
+export interface InventoryTool {
+  server: string;
+  name: string;
+  /** Hex SHA-256 of the canonical JSON of the definition last seen (`toolDefinitionHash`). */
+  hash: string;
+  definition: ToolDefinition;
+  first_seen: string;
+  last_seen: string;
+  /** How many times the definition seen has changed since the tool was first seen. */
+  changes: number;
+  status: ToolStatus;
+  approved_hash?: string;
+  approved_by?: string;
+  approved_at?: string;
+}
+
+/** One tool of a `tools/list` as recorded: where it stands, and what this sighting changed. */
+export interface ToolSighting extends InventoryTool {
+  /** `first`: never seen before; `changed`: its definition differs from the last one seen. */
+  seen: 'first' | 'changed' | 'same';
+  /** The hash seen before this sighting, when `seen` is `changed`. */
+  previous_hash?: string;
+}
+
+/** One definition a tool has had, and when it was first seen. */
+export interface ToolVersion {
+  hash: string;
+  definition: ToolDefinition;
+  first_seen: string;
+}
+
+export interface InventoryAgent {
+  name: string;
+  first_seen: string;
+  last_seen: string;
+}
+
+export interface InventoryServer {
+  name: string;
+  first_seen: string;
+  last_seen: string;
+}
+
+export type ToolApprovalResult =
+  | { ok: true; tool: InventoryTool }
+  | { ok: false; code: 'not_found' | 'mismatch'; message: string; tool?: InventoryTool };
+
+/**
+ * What Posture has seen: agents, upstream servers and their tools, each tool's definition hash,
+ * and which definition a human approved. Concurrent recordings of one server (several gateways
+ * listing it at once) apply one after the other, so a change is reported once.
+ */
+export interface Inventory {
+  /** Records one server's `tools/list` as seen at `now`. Tools missing from the list are kept. */
+  recordTools(server: string, tools: readonly ToolDefinition[], now: Date): Promise<ToolSighting[]>;
+  recordAgent(agent: string, now: Date): Promise<void>;
+  /**
+   * Approves the tool's definition with `hash` — the one the approver saw. Refused with `mismatch`
+   * when the tool's current definition has another hash (it changed while they looked).
+   */
+  approve(server: string, name: string, hash: string, by: string, now: Date): Promise<ToolApprovalResult>;
+  tool(server: string, name: string): Promise<InventoryTool | undefined>;
+  /** By server, then name. */
+  tools(filter?: { server?: string; status?: ToolStatus }): Promise<InventoryTool[]>;
+  /** Every definition the tool has had, oldest first. */
+  history(server: string, name: string): Promise<ToolVersion[]>;
+  agents(): Promise<InventoryAgent[]>;
+  servers(): Promise<InventoryServer[]>;
   close(): Promise<void>;
 }

@@ -1,0 +1,138 @@
+// Counters in Redis (ioredis), shared by every gateway replica. A record is one string key,
+// `<prefix><id>` = `<version> <expires at> <json>`. The expiry in the value is by the enforcer's
+// clock and decides whether the record is live, as in every backend; the key's PX expiry (a
+// minute later) only collects it, so clock skew between Redis and the gateways up to that minute
+// cannot forget a rate log early. Loading is one MGET (atomic); committing
+// is one Lua script that checks every record still has the version it was loaded with, then
+// writes them all under a new version from one INCR counter — so versions never repeat, even
+// after a key expires and is created again (no ABA), and the check and the writes are atomic.
+import type { DecisionState, StateKeys } from '@posture/core';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Counters } from '../ports.js';
+import {
+  RecordLocks,
+  checkOptions,
+  runTransaction,
+  type CounterDriver,
+  type CountersOptions,
+} from '../counter-records.js';
+
+export const DEFAULT_REDIS_PREFIX = 'posture:';
+
+/** Kept after a record's own expiry before Redis deletes its key. */
+const COLLECT_AFTER_MS = 60_000;
+
+/** KEYS[1] is the version counter, KEYS[2..] the records; ARGV holds version, value, ttl per record. */
+const COMMIT = `
+local n = #KEYS - 1
+for i = 1, n do
+  local current = redis.call('GET', KEYS[i + 1])
+  local version = '0'
+  if current then version = string.match(current, '^(%d+) ') or '' end
+  if version ~= ARGV[3 * i - 2] then return 0 end
+end
+local version = redis.call('INCR', KEYS[1])
+for i = 1, n do
+  redis.call('SET', KEYS[i + 1], version .. ' ' .. ARGV[3 * i - 1], 'PX', ARGV[3 * i])
+end
+return version
+`;
+
+export type RedisCountersOptions = CountersOptions & {
+  /**
+   * Prepended to every key; `posture:` unless set. On Redis Cluster, put a hash tag in it
+   * (`{posture}:`) so that all of one store's keys share a slot, as the commit script needs.
+   */
+  prefix?: string;
+} & (
+    | { /** A client the caller owns; close() leaves it open. */ client: Redis }
+    | {
+        /** `redis://host:port/db`; the store opens and closes its own client. */ url: string;
+        redis?: RedisOptions;
+      }
+  );
+
+type CommitCommand = (numKeys: number, ...args: Array<string | number>) => Promise<number>;
+
+export async function openRedisCounters(options: RedisCountersOptions): Promise<Counters> {
+  const settings = checkOptions(options);
+  const prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
+  const owned = !('client' in options);
+  const client =
+    'client' in options
+      ? options.client
+      : new Redis(options.url, {
+          lazyConnect: true,
+          // A command fails after the first lost connection instead of queueing for ever: the
+          // enforcer denies (fail closed) rather than hanging the call.
+          maxRetriesPerRequest: 1,
+          connectTimeout: 5000,
+          ...options.redis,
+        });
+  if (owned) {
+    // Reconnection is ioredis's job; failed commands report the error to their callers.
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      await client.ping();
+    } catch (error) {
+      client.disconnect();
+      const where = 'url' in options ? ` at \`${redactUrl(options.url)}\`` : '';
+      throw new Error(`cannot open counters store on redis${where}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+  if (!('postureCountersCommit' in client)) client.defineCommand('postureCountersCommit', { lua: COMMIT });
+  const commit = (client as unknown as { postureCountersCommit: CommitCommand }).postureCountersCommit.bind(
+    client,
+  );
+  const versionKey = `${prefix}version`;
+
+  const driver: CounterDriver<string> = {
+    async load(specs, now) {
+      const values = await client.mget(specs.map((spec) => prefix + spec.id));
+      return values.map((value) => {
+        if (value === null) return { json: undefined, version: '0' };
+        const first = value.indexOf(' ');
+        const second = value.indexOf(' ', first + 1);
+        const live = Number(value.slice(first + 1, second)) > now;
+        // An expired record reads as empty but keeps its version, so the commit replaces it.
+        return { json: live ? value.slice(second + 1) : undefined, version: value.slice(0, first) };
+      });
+    },
+    async commit(writes) {
+      const args: Array<string | number> = [versionKey];
+      for (const write of writes) args.push(prefix + write.spec.id);
+      for (const write of writes) {
+        args.push(write.version, `${write.expiresAt} ${write.json}`, write.spec.ttlMs + COLLECT_AFTER_MS);
+      }
+      return (await commit(writes.length + 1, ...args)) !== 0;
+    },
+  };
+  const locks = new RecordLocks();
+  let closed = false;
+
+  return {
+    async transact<T>(keys: StateKeys, now: number, fn: (state: DecisionState) => T): Promise<T> {
+      if (closed) throw new Error('the counters store is closed');
+      return runTransaction(driver, locks, settings, keys, now, fn);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (owned) await client.quit().catch(() => client.disconnect());
+    },
+  };
+}
+
+/** The URL without its password, for error messages. */
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}

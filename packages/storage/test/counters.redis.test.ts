@@ -1,0 +1,110 @@
+// The Counters contract on Redis, under a key prefix of its own made for this run and deleted
+// after. Needs a server (REDIS_URL, default the local one); without one the suite is skipped with
+// the reason printed, except in CI, where it fails.
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openRedisCounters } from '../src/redis/counters.js';
+import { defineCountersContract } from './conformance/counters.js';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const ci = process.env.CI !== undefined && !['', '0', 'false'].includes(process.env.CI);
+
+async function unreachable(): Promise<string | undefined> {
+  const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 3000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.ping();
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  } finally {
+    client.disconnect();
+  }
+}
+
+const problem = await unreachable();
+const skip = problem !== undefined && !ci;
+if (skip) console.warn(`skipping the Redis counters tests: cannot reach ${REDIS_URL}: ${problem}`);
+
+describe.skipIf(skip)('redis counters', () => {
+  const run = `posture-test-${randomBytes(6).toString('hex')}:`;
+  let locations = 0;
+  let admin: Redis;
+
+  beforeAll(async () => {
+    if (problem !== undefined) throw new Error(`cannot reach Redis at ${REDIS_URL}: ${problem}`);
+    admin = new Redis(REDIS_URL);
+  });
+
+  afterAll(async () => {
+    // Every key this run wrote, whatever the location, starts with the run's prefix.
+    let cursor = '0';
+    do {
+      const [next, keys] = await admin.scan(cursor, 'MATCH', `${run}*`, 'COUNT', 1000);
+      if (keys.length > 0) await admin.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+    await admin.quit();
+  });
+
+  defineCountersContract({
+    shared: true,
+    fresh: async () => {
+      const prefix = `${run}${locations++}:`;
+      return {
+        open: (options) => openRedisCounters({ url: REDIS_URL, prefix, ...options }),
+        child: {
+          module: new URL('../src/redis/counters.ts', import.meta.url).href,
+          opener: 'openRedisCounters',
+          args: [{ url: REDIS_URL, prefix }],
+        },
+      };
+    },
+  });
+
+  it('stores each record as one key under the prefix, with the version and an expiry', async () => {
+    const prefix = `${run}layout:`;
+    const counters = await openRedisCounters({ url: REDIS_URL, prefix });
+    await counters.transact({ session: 's', rates: [{ key: 'bot', windowMs: 60_000 }] }, 1000, (state) => {
+      state.session('s').calls = 1;
+      state.rateLog('bot').times.push(1000);
+      state.rateLog('bot').next = 1;
+    });
+    await counters.close();
+    expect(await admin.get(`${prefix}s:"s"`)).toBe(
+      `1 ${1000 + 24 * 3600_000} {"calls":1,"labels":[],"history":[]}`,
+    );
+    expect(await admin.get(`${prefix}r:"bot"`)).toBe('1 61000 {"times":[1000],"next":1}');
+    const ttl = await admin.pttl(`${prefix}r:"bot"`);
+    // Collected a minute after the record's own expiry.
+    expect(ttl).toBeGreaterThan(115_000);
+    expect(ttl).toBeLessThanOrEqual(120_000);
+    expect(await admin.pttl(`${prefix}s:"s"`)).toBeGreaterThan(23 * 3600_000);
+  });
+
+  it('denies, rather than trusts, a record that is not what it stored', async () => {
+    const prefix = `${run}corrupt:`;
+    await admin.set(`${prefix}s:"s"`, '7 9000000000000 {"calls":"many"}');
+    const counters = await openRedisCounters({ url: REDIS_URL, prefix });
+    await expect(
+      counters.transact({ session: 's', rates: [] }, 1000, (state) => state.session('s')),
+    ).rejects.toThrow('counters record `s:"s"` is not a session record');
+    await counters.close();
+  });
+
+  it('uses a client it is given without closing it', async () => {
+    const client = new Redis(REDIS_URL);
+    const counters = await openRedisCounters({ client, prefix: `${run}given:` });
+    await counters.close();
+    expect(await client.ping()).toBe('PONG');
+    await client.quit();
+  });
+
+  it('says what failed when the server cannot be reached, without the password', async () => {
+    await expect(openRedisCounters({ url: 'redis://:hunter2@127.0.0.1:1' })).rejects.toThrow(
+      /^cannot open counters store on redis at `redis:\/\/:\*\*\*@127\.0\.0\.1:1`: /,
+    );
+  });
+});
