@@ -8,6 +8,7 @@ import { registerClassify } from './commands/classify.js';
 import { registerStart } from './commands/start.js';
 import { registerRls } from './commands/rls.js';
 import { registerApprovals } from './commands/approvals.js';
+import { registerAudit } from './commands/audit.js';
 
 /** Runs `posture` with the given arguments (without `node` and the script); returns the exit code. */
 export async function main(argv: string[], io: Io): Promise<number> {
@@ -28,6 +29,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     registerStart,
     registerRls,
     registerApprovals,
+    registerAudit,
   ]) {
     register(program, io, setExit);
   }

@@ -43,7 +43,14 @@ export {
   type EvidenceRedactor,
 } from './audit/redaction.js';
 export { verifyLog, type VerifiableEvent, type VerifyResult } from './audit/verify.js';
-export { exportAuditLog, verifyExport, verifyExportFile, type ExportOptions } from './audit/export.js';
+export {
+  exportAuditLog,
+  verifyExport,
+  verifyExportFile,
+  type ExportOptions,
+  type VerifyExportOptions,
+} from './audit/export.js';
+export { OCSF_VERSION, toOcsf } from './export/ocsf.js';
 export {
   createMemoryAuditLog,
   createMemoryAuditStore,

@@ -26,7 +26,7 @@ const HIDDEN =
 const codePoint = (char: string) => char.codePointAt(0)!.toString(16);
 
 /** A value as text with backslashes doubled and hidden characters as `\u{…}`, so nothing is ambiguous. */
-function escapeText(text: string): string {
+export function escapeText(text: string): string {
   return text.replace(/\\/g, '\\\\').replace(HIDDEN, (char) => `\\u{${codePoint(char)}}`);
 }
 

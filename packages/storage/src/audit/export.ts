@@ -52,6 +52,14 @@ export function checkpointOfLine(line: string): string | undefined {
 
 type Lines = AsyncIterable<string> | Iterable<string>;
 
+export interface VerifyExportOptions {
+  /**
+   * Checkpoints kept apart from the export (a copy published or stored off-box), checked after
+   * the export's own: they catch an export cut short together with its checkpoint lines.
+   */
+  checkpoints?: readonly string[];
+}
+
 /**
  * Verifies an export. `lines` is called twice (checkpoints first, then events), so it must
  * return a fresh iteration of the same lines each time.
@@ -59,6 +67,7 @@ type Lines = AsyncIterable<string> | Iterable<string>;
 export async function verifyExport(
   lines: () => Lines,
   verifierKeys: readonly string[],
+  options: VerifyExportOptions = {},
 ): Promise<VerifyResult> {
   const checkpoints: string[] = [];
   for await (const line of lines()) {
@@ -88,7 +97,7 @@ export async function verifyExport(
       position++;
     }
   }
-  const result = await verifyLog(events(), checkpoints, verifierKeys);
+  const result = await verifyLog(events(), [...checkpoints, ...(options.checkpoints ?? [])], verifierKeys);
   if (badLine !== undefined && result.firstBadIndex === badLine.position) {
     result.reason = `line ${badLine.number} is not a JSON object (log position ${badLine.position})`;
   }
@@ -96,7 +105,11 @@ export async function verifyExport(
 }
 
 /** Verifies an export file (see `verifyExport`). */
-export async function verifyExportFile(path: string, verifierKeys: readonly string[]): Promise<VerifyResult> {
+export async function verifyExportFile(
+  path: string,
+  verifierKeys: readonly string[],
+  options: VerifyExportOptions = {},
+): Promise<VerifyResult> {
   const lines = () => createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
-  return verifyExport(lines, verifierKeys);
+  return verifyExport(lines, verifierKeys, options);
 }
