@@ -8,6 +8,8 @@ import { registerClassify } from './commands/classify.js';
 import { registerStart } from './commands/start.js';
 import { registerRls } from './commands/rls.js';
 import { registerApprovals } from './commands/approvals.js';
+import { registerToken } from './commands/token.js';
+import { registerGateway } from './commands/gateway.js';
 import { registerAudit } from './commands/audit.js';
 
 /** Runs `posture` with the given arguments (without `node` and the script); returns the exit code. */
@@ -29,6 +31,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
     registerStart,
     registerRls,
     registerApprovals,
+    registerToken,
+    registerGateway,
     registerAudit,
   ]) {
     register(program, io, setExit);

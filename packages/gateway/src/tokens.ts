@@ -139,7 +139,8 @@ export interface OidcIssuer {
 }
 
 export interface TokenVerifierOptions {
-  audience: string;
+  /** This gateway's resource identifier; a function when it is known only once the server listens. */
+  audience: string | (() => string);
   /** This gateway's own issuer and key set. */
   own?: { issuer: string; jwks: { keys: JWK[] } };
   oidc?: OidcIssuer[];
@@ -176,6 +177,11 @@ export class TokenVerifier {
     }
   }
 
+  #audience(): string {
+    const audience = this.#options.audience;
+    return typeof audience === 'function' ? audience() : audience;
+  }
+
   /** Revokes a token by its `jti` until `exp` (seconds). */
   revoke(jti: string, exp: number): void {
     this.#revoked.set(jti, exp);
@@ -198,7 +204,7 @@ export class TokenVerifier {
       const oidc = this.#oidc.get(issuer);
       const verified = await jwtVerify(token, keys, {
         issuer,
-        audience: oidc?.audience ?? this.#options.audience,
+        audience: oidc?.audience ?? this.#audience(),
         algorithms: oidc ? ['EdDSA', 'ES256', 'RS256', 'PS256'] : ['EdDSA'],
         requiredClaims: ['exp', 'iat', 'sub'],
         clockTolerance: this.#options.clockToleranceSec ?? 30,

@@ -1,0 +1,145 @@
+// `posture token issue` and `posture gateway` as a user runs them: separate processes, a real
+// upstream from the npm registry, the SDK's Client over Streamable HTTP and over stdio.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openSqliteAuditLog } from '@posture/storage';
+
+const require = createRequire(import.meta.url);
+const EVERYTHING = require.resolve('@modelcontextprotocol/server-everything/dist/index.js');
+const BIN = resolve('packages/cli/dist/bin.js');
+
+const POLICY = `
+version: 1
+users:
+  alice: { groups: [staff] }
+agents:
+  helper:
+    owner: alice
+    run_by: [group:staff]
+    grants:
+      - tools: [everything/echo]
+servers:
+  everything:
+    command: [node, ${JSON.stringify(EVERYTHING)}, stdio]
+    tools:
+      echo: { tier: 1, access: read }
+`;
+
+let dir: string;
+let gateway: ChildProcess;
+let url: string;
+
+function posture(args: string[]): string {
+  return execFileSync('node', [BIN, ...args], {
+    cwd: dir,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'posture-cli-gateway-'));
+  writeFileSync(join(dir, 'posture.yaml'), POLICY);
+  gateway = spawn('node', [BIN, 'gateway', '--port', '0'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  url = await new Promise<string>((resolveUrl, reject) => {
+    const timer = setTimeout(() => reject(new Error(`gateway did not start: ${stderr}`)), 20_000);
+    gateway.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const match = /posture gateway: (http:\/\/\S+\/mcp)/.exec(stderr);
+      if (match) {
+        clearTimeout(timer);
+        resolveUrl(match[1]!);
+      }
+    });
+    gateway.once('exit', (code) => reject(new Error(`gateway exited ${code}: ${stderr}`)));
+  });
+}, 30_000);
+
+afterAll(async () => {
+  if (gateway && gateway.exitCode === null) {
+    const exited = new Promise((r) => gateway.once('exit', r));
+    gateway.kill('SIGTERM');
+    await exited;
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('posture gateway (a process)', () => {
+  it('serves a token from `posture token issue` and records the call in .posture/posture.db', async () => {
+    const token = posture([
+      'token',
+      'issue',
+      '--agent',
+      'helper',
+      '--user',
+      'alice',
+      '--audience',
+      url,
+    ]).trim();
+    const client = new Client({ name: 'e2e', version: '1' });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(url), {
+        requestInit: { headers: { authorization: `Bearer ${token}` } },
+      }),
+    );
+    expect((await client.listTools()).tools.map((t) => t.name)).toEqual(['everything__echo']);
+    const result = await client.callTool({ name: 'everything__echo', arguments: { message: 'hello' } });
+    expect(result.content).toEqual([{ type: 'text', text: 'Echo: hello' }]);
+    await client.close();
+
+    const audit = await openSqliteAuditLog({ path: join(dir, '.posture', 'posture.db') });
+    try {
+      const events = await audit.read(0, await audit.size());
+      expect(events.map((e) => [e.tool, e.outcome])).toEqual([['everything/echo', 'allowed']]);
+    } finally {
+      await audit.close();
+    }
+  });
+
+  it('over stdio, with the token given at start', async () => {
+    const token = posture(['token', 'issue', '--agent', 'helper', '--user', 'alice']).trim();
+    const client = new Client({ name: 'desktop', version: '1' });
+    const transport = new StdioClientTransport({
+      command: 'node',
+      args: [BIN, 'gateway', '--stdio', '--token', token, '--db', join('.posture', 'stdio.db')],
+      cwd: dir,
+      stderr: 'pipe',
+    });
+    await client.connect(transport);
+    const result = await client.callTool({
+      name: 'everything__echo',
+      arguments: { message: 'from the desktop' },
+    });
+    expect(result.content).toEqual([{ type: 'text', text: 'Echo: from the desktop' }]);
+    await client.close();
+  });
+
+  it('refuses to start over stdio with a token for another gateway', () => {
+    const token = posture([
+      'token',
+      'issue',
+      '--agent',
+      'helper',
+      '--user',
+      'alice',
+      '--audience',
+      'urn:elsewhere',
+    ]).trim();
+    let failure: { status: number; stderr: string } | undefined;
+    try {
+      posture(['gateway', '--stdio', '--token', token, '--db', join('.posture', 'refused.db')]);
+    } catch (error) {
+      failure = error as { status: number; stderr: string };
+    }
+    expect(failure?.status).toBe(2);
+    expect(failure?.stderr).toMatch(/the token is refused: the token is for another audience/);
+  });
+});
