@@ -108,3 +108,19 @@ export { DEFAULT_MAX_ATTEMPTS, DEFAULT_SESSION_TTL_MS, type CountersOptions } fr
 export { createMemoryCounters, type MemoryCountersOptions } from './memory/counters.js';
 export { DEFAULT_REDIS_PREFIX, openRedisCounters, type RedisCountersOptions } from './redis/counters.js';
 export { openPostgresCounters, type PostgresCountersOptions } from './postgres/counters.js';
+
+export type {
+  Inventory,
+  InventoryAgent,
+  InventoryServer,
+  InventoryTool,
+  ToolApprovalResult,
+  ToolDefinition,
+  ToolSighting,
+  ToolStatus,
+  ToolVersion,
+} from './ports.js';
+export { toolDefinition, toolDefinitionHash } from './inventory-rules.js';
+export { createMemoryInventory } from './memory/inventory.js';
+export { openSqliteInventory, type SqliteInventoryOptions } from './sqlite/inventory.js';
+export { openPostgresInventory, type PostgresInventoryOptions } from './postgres/inventory.js';
