@@ -239,20 +239,25 @@ const PLACEHOLDER_WORDS = new Set([
 /**
  * Whether `s[start, end)` is a placeholder or a reference rather than a secret: `changeme`,
  * `<your-token>`, `${DB_PASSWORD}`, `{{ secrets.X }}`, `$TOKEN`, `%s`, `****`, `xxxx`,
- * `process.env.TOKEN`, `os.environ["X"]`, `password123`, `your-api-key-here`…
+ * `process.env.TOKEN`, `os.environ["X"]`, `password123`, `your-api-key-here`… `expressions: false`
+ * keeps dotted words (`Zebra.Sog44`) as values, where code cannot appear (a URL's password).
  */
-export function isPlaceholder(s: string, start: number, end: number): boolean {
+export function isPlaceholder(s: string, start: number, end: number, expressions = true): boolean {
   const value = s.slice(start, end);
   if (/^[<[{(%$]|[>\]})]$|^\*+$|\$\{|\{\{|%\(|^#\{|^@\w+@$/.test(value)) return true;
   // the same character repeated (xxxxxxxx, ********, 00000000) or a run like 12345678 / abcdefgh
   if (/^(.)\1*$/.test(value) || /^(?:0?123456789?0?|abcdefghij?k?)$/i.test(value)) return true;
-  // an expression: dotted identifiers, calls, indexing, environment lookups
-  if (/^[A-Za-z_$][\w$]*(?:(?:\.|::|->)[A-Za-z_$][\w$]*)+(?:\(.*\))?$|^[A-Za-z_$][\w$.]*[([]/.test(value)) {
+  // an expression: dotted identifiers, calls, indexing, environment lookups (not inside a URL,
+  // where `Zebra.Sog44` is a password)
+  if (
+    expressions &&
+    /^[A-Za-z_$][\w$]*(?:(?:\.|::|->)[A-Za-z_$][\w$]*)+(?:\(.*\))?$|^[A-Za-z_$][\w$.]*[([]/.test(value)
+  ) {
     return true;
   }
   const lower = value.toLowerCase();
   if (
-    /^(?:your|my|some|the|insert|enter|put|replace|fill)[-_ ]?|[-_ ]?(?:here|goes[-_ ]?here|example|placeholder)$|^x{3,}|x{6,}/.test(
+    /^(?:your|my|some|the|insert|enter|put|replace|fill)(?:[-_ ]|(?=api|secret|token|pass|key|app|access|client|private|own|real))|[-_ ]?(?:here|goes[-_ ]?here|example|placeholder)$|^x{3,}|x{6,}/.test(
       lower,
     )
   ) {

@@ -195,7 +195,12 @@ function token(s: string, p: number, h: Hits): number {
         const k = s.charCodeAt(p + 2);
         if ((k === 112 || k === 111 || k === 117 || k === 115 || k === 114) && s.charCodeAt(p + 3) === 95) {
           const end = p + 40;
-          if (startsAfter(s, p) && runEnd(s, p + 4, ALNUM, 36) === end && endsAt(s, end, WORDISH)) {
+          if (
+            startsAfter(s, p) &&
+            runEnd(s, p + 4, ALNUM, 36) === end &&
+            endsAt(s, end, WORDISH) &&
+            !isPlaceholder(s, p + 4, end)
+          ) {
             return push(h, C.github_token, p, end);
           }
         }
@@ -373,6 +378,8 @@ const DIGIT_STRIDE = 3;
 
 function scanDigits(s: string, h: Hits): void {
   const n = s.length;
+  /** IBAN starts before this offset were tried already (by an earlier cluster). */
+  let ibanTried = 0;
   let i = DIGIT_STRIDE - 1;
   while (i < n) {
     const c = s.charCodeAt(i);
@@ -426,7 +433,8 @@ function scanDigits(s: string, h: Hits): void {
     }
     // An IBAN: its country code and check digits are at or before the cluster
     if (isUpper(prev) || (prev === 32 && a >= 5)) {
-      const end = ibanBefore(s, a, h);
+      const end = ibanBefore(s, a, ibanTried, h);
+      ibanTried = a;
       if (end > 0) {
         i = end + DIGIT_STRIDE;
         continue;
@@ -587,10 +595,12 @@ function phone(s: string, p: number, limit: number, h: Hits): number {
   const text = s.slice(p, q);
   let ok = false;
   if (first === 43) {
+    // +1 is the North American plan: exactly ten digits follow
     ok =
       digits >= 8 &&
       digits <= 15 &&
       s.charCodeAt(p + 1) !== 48 &&
+      (s.charCodeAt(p + 1) !== 49 || digits === 11) &&
       /^\+\d{1,3}(?:[ .-]?\(?\d+\)?)+$/.test(text);
   } else if (digits === 10 || (digits === 11 && first === 49)) {
     ok =
@@ -618,6 +628,7 @@ function ipv4(s: string, p: number, h: Hits): number {
   const end = IPV4.lastIndex;
   const after = s.charCodeAt(end);
   if (ALNUM[after] === 1 || (after === 46 && isDigit(s.charCodeAt(end + 1))) || after === 95) return -1;
+  if (after === 47 && isDigit(s.charCodeAt(end + 1))) return -1; // a network (CIDR), not a host
   if (s.startsWith('0.0.0.0', p) && end === p + 7) return -1;
   if (s.startsWith('255.', p)) return -1; // netmasks, not hosts
   if (VERSION_BEFORE.test(s.slice(Math.max(0, p - 12), p))) return -1;
@@ -648,6 +659,7 @@ function ipv6(s: string, i: number, h: Hits): number {
   const before = a > 0 ? s.charCodeAt(a - 1) : 32;
   const after = b < s.length ? s.charCodeAt(b) : 32;
   if (WORDISH[before] === 1 || WORDISH[after] === 1) return -1;
+  if (after === 47 && isDigit(s.charCodeAt(b + 1))) return -1; // a network (CIDR), not a host
   const text = s.slice(a, b);
   const at = text.indexOf('::');
   if (at !== text.lastIndexOf('::')) return -1;
@@ -673,10 +685,13 @@ function ipv6(s: string, i: number, h: Hits): number {
   return push(h, C.ipv6, a, b);
 }
 
-/** Walks back from a cluster of digits over `[A-Z0-9 ]` to a country code and check digits. */
-function ibanBefore(s: string, a: number, h: Hits): number {
+/**
+ * Walks back from a cluster of digits over `[A-Z0-9 ]` to a country code and check digits;
+ * starts before `tried` were tried by an earlier cluster.
+ */
+function ibanBefore(s: string, a: number, tried: number, h: Hits): number {
   let q = a;
-  const min = Math.max(0, a - 36);
+  const min = Math.max(0, a - 36, tried);
   while (q > min && (UPPER_DIGIT[s.charCodeAt(q - 1)] === 1 || s.charCodeAt(q - 1) === 32)) q--;
   for (let start = q; start < a; start++) {
     if (
@@ -758,31 +773,71 @@ const FILE_EXTENSIONS = new Set([
 ]);
 
 function scanAt(s: string, h: Hits): void {
+  const schemes = new Schemes(s);
   let at = s.indexOf('@');
   while (at >= 0) {
-    const end = urlPassword(s, at, h);
+    const end = urlPassword(s, at, schemes, h);
     at = s.indexOf('@', end > at ? end : email(s, at, h));
   }
 }
 
-function urlPassword(s: string, at: number, h: Hits): number {
-  // scheme://user:password@host — look back for `://` without whitespace in between
-  const from = Math.max(0, at - 300);
-  let scheme = -1;
-  for (let k = at - 1; k >= from; k--) {
-    const c = s.charCodeAt(k);
-    if (c <= 32 || c === 34 || c === 39 || c === 60 || c === 62) break;
-    if (c === 47 && s.charCodeAt(k - 1) === 47 && s.charCodeAt(k - 2) === 58) {
-      scheme = k + 1;
-      break;
-    }
+/**
+ * The `://` nearest before each `@`, found with pointers that only move forward, so the work
+ * over all `@` of a text stays linear (a text of `@@@…` or `x://@@@…` included).
+ */
+class Schemes {
+  /** Where the user part of the current scheme starts (after `://`), or -1. */
+  at = -1;
+  /** The first `:` at or after `at`, or -1. */
+  colon = -1;
+  private next: number;
+  /** Characters in [at, scanned) were checked for a break; the first one is `stop` (or -1). */
+  private scanned = 0;
+  private stop = -1;
+
+  constructor(private readonly s: string) {
+    this.next = s.indexOf('://');
   }
+
+  /** The start of the user part of the scheme whose authority reaches `at` within 300 characters, or -1. */
+  before(at: number): number {
+    const s = this.s;
+    if (this.next !== -1 && this.next + 3 <= at) {
+      while (this.next !== -1 && this.next + 3 <= at) {
+        this.at = this.next + 3;
+        this.next = s.indexOf('://', this.next + 1);
+      }
+      this.colon = s.indexOf(':', this.at);
+      this.scanned = this.at;
+      this.stop = -1;
+    }
+    if (this.at < 0 || at - this.at > 300) return -1;
+    if (this.stop === -1) {
+      for (let k = this.scanned; k < at; k++) {
+        const c = s.charCodeAt(k);
+        if (c <= 32 || c === 34 || c === 39 || c === 60 || c === 62) {
+          this.stop = k;
+          break;
+        }
+      }
+      if (this.scanned < at) this.scanned = at;
+    }
+    return this.stop !== -1 && this.stop < at ? -1 : this.at;
+  }
+}
+
+function urlPassword(s: string, at: number, schemes: Schemes, h: Hits): number {
+  // scheme://user:password@host — a `://` before the `@` without whitespace in between
+  const scheme = schemes.before(at);
   if (scheme < 0) return -1;
-  let colon = scheme;
-  while (colon < at && s.charCodeAt(colon) !== 58) colon++;
-  if (colon >= at) return at + 1; // a user without a password: not an email either
+  const colon = schemes.colon;
+  if (colon < 0 || colon >= at) return at + 1; // a user without a password: not an email either
   const start = colon + 1;
-  if (start === at || isPlaceholder(s, start, at) || s.slice(start, at).toLowerCase() === 'x-oauth-basic')
+  if (
+    start === at ||
+    isPlaceholder(s, start, at, false) ||
+    s.slice(start, at).toLowerCase() === 'x-oauth-basic'
+  )
     return at + 1;
   h.push(C.url_password, start, at);
   return at + 1;
@@ -796,7 +851,8 @@ function email(s: string, at: number, h: Hits): number {
   const b = runEnd(s, at + 1, DOMAIN, 253);
   let end = b;
   while (end > at + 1 && (s.charCodeAt(end - 1) === 46 || s.charCodeAt(end - 1) === 45)) end--;
-  const dot = s.lastIndexOf('.', end - 1);
+  let dot = end - 1;
+  while (dot > at + 1 && s.charCodeAt(dot) !== 46) dot--;
   if (dot <= at + 1 || end - dot - 1 < 2 || s.charCodeAt(at + 1) === 46) return at + 1;
   for (let k = dot + 1; k < end; k++) if (!isLetter(s.charCodeAt(k))) return at + 1;
   const tld = s.slice(dot + 1, end).toLowerCase();
@@ -813,20 +869,27 @@ function email(s: string, at: number, h: Hits): number {
 
 function scanPem(s: string, h: Hits): void {
   let at = s.indexOf('-----BEGIN');
+  // The next END marker is found once and reused: a text of many BEGINs stays linear.
+  let endAt = -2;
   while (at >= 0) {
     let next = at + 10;
+    const nextBegin = s.indexOf('-----BEGIN', next);
     const close = s.slice(at + 10, at + 80).indexOf('-----') + at + 10;
     if (close >= at + 10) {
       const label = s.slice(at + 11, close);
       if (label.includes('PRIVATE KEY')) {
         const bodyStart = close + 5;
-        const window = s.slice(bodyStart, bodyStart + 65536);
-        const endMarker = window.indexOf(`-----END ${label}-----`) + bodyStart;
+        if (endAt !== -1 && endAt < bodyStart) endAt = s.indexOf('-----END ', bodyStart);
         let bodyEnd: number;
         let end: number;
-        if (endMarker >= bodyStart) {
-          bodyEnd = endMarker;
-          end = endMarker + label.length + 14;
+        if (
+          endAt >= bodyStart &&
+          endAt - bodyStart <= 65536 &&
+          (nextBegin < 0 || endAt < nextBegin) &&
+          s.startsWith(`-----END ${label}-----`, endAt)
+        ) {
+          bodyEnd = endAt;
+          end = endAt + label.length + 14;
         } else {
           bodyEnd = runEnd(s, bodyStart, BASE64_BODY, 65536);
           end = bodyEnd;
@@ -841,7 +904,7 @@ function scanPem(s: string, h: Hits): void {
         }
       }
     }
-    at = s.indexOf('-----BEGIN', next);
+    at = nextBegin >= next || nextBegin < 0 ? nextBegin : s.indexOf('-----BEGIN', next);
   }
 }
 
@@ -854,6 +917,11 @@ const SENSITIVE_KEY =
   /pass(?:word|wd|phrase)?|pwd|secret|token|api[-_.]?key|apikey|auth|credential|private[-_.]?key|access[-_.]?key|account[-_.]?key|shared[-_.]?access[-_.]?key|signing[-_.]?key|encryption[-_.]?key|master[-_.]?key|session[-_.]?key|app[-_.]?key|license[-_.]?key/i;
 const NOT_SECRET_KEY =
   /(?:^|[-_.])(?:name|names|type|types|url|uri|path|file|dir|length|len|count|policy|expires?|expiry|expiration|ttl|version|format|header|field|env|ref|arn|hint|label|prompt|limit|min|max|size|strength|hash|hashed|salt|algorithm|alg|kind|mode|id|ids|uid|endpoint|location|usage|used|enabled|required|reset|rotation|changed|updated|created|at|method|provider|scheme|scope|scopes|audience|issuer|prefix|pattern|regex|validator|input|form|button|field|placeholder|description|message|template)$|^(?:max|min|num|total|n|input|output|prompt|completion)[-_]?tokens?$|tokens?[-_]?(?:count|used|limit|per|budget|usage|estimate)|^(?:author|authors|authority|authorize|authorized|oauth|auth[-_]?type|auth[-_]?method|keys|keyboard|keyword|keywords|keyof|primary[-_]?key|foreign[-_]?key|sort[-_]?key|partition[-_]?key|cache[-_]?key|idempotency[-_]?key|public[-_]?key|key[-_]?id|bypass|passed|passes|passing|compass|passenger|passport|tokenize|tokenizer|tokens|pass[-_]?through|password[-_]?(?:reset|policy|rules|changed))$/i;
+
+/** A key naming a secret; camelCase is split first, so `SharedAccessKeyName` ends in `name`. */
+function isSensitiveKey(key: string): boolean {
+  return SENSITIVE_KEY.test(key) && !NOT_SECRET_KEY.test(key.replace(/([a-z0-9])([A-Z])/g, '$1_$2'));
+}
 
 function scanAssignments(s: string, h: Hits): void {
   KEYWORD.lastIndex = 0;
@@ -889,7 +957,7 @@ function assignment(s: string, k: number, kEnd: number, h: Hits): number {
   } else return kb;
   while (ka < k && s.charCodeAt(ka) === 45) ka++; // --password=
   const key = s.slice(ka, kb);
-  if (!SENSITIVE_KEY.test(key) || NOT_SECRET_KEY.test(key)) return q;
+  if (!isSensitiveKey(key)) return q;
   return value(s, key, q, h, false);
 }
 
@@ -935,14 +1003,11 @@ function value(s: string, key: string, q: number, h: Hits, whole: boolean): numb
 function valueClass(s: string, key: string, start: number, end: number): number {
   const length = end - start;
   if (length < 6 || length > 4096) return -1;
-  if (isPlaceholder(s, start, end)) return -1;
+  if (isPlaceholder(s, start, end) || isDocumentedExample(s, start, end)) return -1;
   if (/aws.{0,24}secret|secret.?access.?key/.test(key)) {
     if (length === 40 && runEnd(s, start, B64) === end) {
       return isDocumentedExample(s, start, end) ? -1 : C.aws_secret_key;
     }
-  }
-  if (key.endsWith('private_key_id')) {
-    return length === 40 && /^[0-9a-f]{40}$/.test(s.slice(start, end)) ? C.gcp_service_account_key : -1;
   }
   if (key.endsWith('_authtoken')) return C.npm_token;
   if (/(?:^|[-_.])(?:account|shared[-_.]?access)[-_.]?key$/.test(key)) {
@@ -970,7 +1035,7 @@ function valueClass(s: string, key: string, start: number, end: number): number 
 
 /** A string under a sensitive key of a structured value is judged as that key's value. */
 function keyedValue(s: string, key: string, h: Hits): void {
-  if (!SENSITIVE_KEY.test(key) || NOT_SECRET_KEY.test(key)) return;
+  if (!isSensitiveKey(key)) return;
   for (let k = 0; k < h.count; k++) if (h.start[k]! <= 0 && h.end[k]! >= s.length) return;
   value(s, key, 0, h, true);
 }
