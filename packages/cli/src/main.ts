@@ -11,6 +11,7 @@ import { registerApprovals } from './commands/approvals.js';
 import { registerToken } from './commands/token.js';
 import { registerGateway } from './commands/gateway.js';
 import { registerAudit } from './commands/audit.js';
+import { registerRedact } from './commands/redact.js';
 
 /** Runs `posture` with the given arguments (without `node` and the script); returns the exit code. */
 export async function main(argv: string[], io: Io): Promise<number> {
@@ -34,6 +35,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     registerToken,
     registerGateway,
     registerAudit,
+    registerRedact,
   ]) {
     register(program, io, setExit);
   }
