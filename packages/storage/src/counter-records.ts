@@ -41,6 +41,18 @@ export function recordSpecs(keys: StateKeys, sessionTtlMs: number): RecordSpec[]
   return specs.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
+/** A time every backend can store and compare: NaN would make every record read as expired. */
+export function checkNow(now: number): void {
+  if (typeof now !== 'number' || !Number.isFinite(now)) {
+    throw new Error(`\`now\` must be a finite number of milliseconds, not \`${String(now)}\``);
+  }
+}
+
+/** When a record written at `now` expires: whole milliseconds, rounded up, for every store. */
+export function expiryOf(now: number, spec: RecordSpec): number {
+  return Math.ceil(now + spec.ttlMs);
+}
+
 export function checkOptions(options: CountersOptions): Required<CountersOptions> {
   const sessionTtlMs = options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
   const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
@@ -217,6 +229,7 @@ export async function runTransaction<V, T>(
   now: number,
   fn: (state: DecisionState) => T,
 ): Promise<T> {
+  checkNow(now);
   const specs = recordSpecs(keys, options.sessionTtlMs);
   if (specs.length === 0) return fn(NO_STATE);
   return locks.run(specs, async () => {
@@ -232,7 +245,7 @@ export async function runTransaction<V, T>(
           spec: specs[index]!,
           version: loaded[index]!.version,
           json,
-          expiresAt: now + specs[index]!.ttlMs,
+          expiresAt: expiryOf(now, specs[index]!),
         })),
       );
       if (committed) return result;

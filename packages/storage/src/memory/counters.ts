@@ -3,7 +3,14 @@
 // the contract suite holds them all to one behaviour.
 import type { DecisionState, StateKeys } from '@posture/core';
 import type { Counters } from '../ports.js';
-import { checkOptions, openSnapshot, recordSpecs, type CountersOptions } from '../counter-records.js';
+import {
+  checkNow,
+  checkOptions,
+  expiryOf,
+  openSnapshot,
+  recordSpecs,
+  type CountersOptions,
+} from '../counter-records.js';
 
 export type MemoryCountersOptions = CountersOptions;
 
@@ -28,6 +35,7 @@ export function createMemoryCounters(options: MemoryCountersOptions = {}): Count
   return {
     async transact<T>(keys: StateKeys, now: number, fn: (state: DecisionState) => T): Promise<T> {
       if (closed) throw new Error('the counters store is closed');
+      checkNow(now);
       sweep(now);
       const specs = recordSpecs(keys, sessionTtlMs);
       const loaded = specs.map((spec) => {
@@ -37,7 +45,7 @@ export function createMemoryCounters(options: MemoryCountersOptions = {}): Count
       const snapshot = openSnapshot(specs, loaded);
       const result = fn(snapshot.state);
       for (const { index, json } of snapshot.writes() ?? []) {
-        records.set(specs[index]!.id, { json, expiresAt: now + specs[index]!.ttlMs });
+        records.set(specs[index]!.id, { json, expiresAt: expiryOf(now, specs[index]!) });
       }
       return result;
     },

@@ -287,6 +287,18 @@ export function defineCountersContract(backend: CountersBackend): void {
       expect(log.times).toHaveLength(20);
     });
 
+    it('refuses a time that is not a finite number, and a fractional one is fine', async () => {
+      const counters = await open();
+      for (const now of [Number.NaN, Number.POSITIVE_INFINITY, '1000' as unknown as number]) {
+        await expect(counters.transact(sessionKeys('s'), now, () => 1)).rejects.toThrow(
+          /^`now` must be a finite number of milliseconds, not `/,
+        );
+      }
+      const request = say('rate-bot');
+      for (let i = 0; i < 21; i++) await decideVia(counters, compiled, request, T0 + i / 3);
+      expect((await decideVia(counters, compiled, request, T0 + 7.5)).reasons[0]!.code).toBe('limit.rate');
+    });
+
     it('rejects transactions once closed', async () => {
       const counters = await open();
       await counters.close();
