@@ -4,6 +4,7 @@
 import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
+import { Buffer } from 'node:buffer';
 import { join } from 'node:path';
 import pg from 'pg';
 import {
@@ -62,7 +63,7 @@ export async function run(report) {
     const opened = [];
     for (const contender of contenders) opened.push(await contender.open());
     const totals = opened.map((c) => ({ name: c.name, events: 0, seconds: 0 }));
-    for (const [i, c] of opened.entries()) await sustain(c, 0.5, IN_FLIGHT); // warm-up
+    for (const c of opened) await sustain(c, 0.5, IN_FLIGHT); // warm-up
     for (let round = 0; round < ROUNDS; round++) {
       for (const [i, c] of opened.entries()) {
         const { events: n, seconds } = await sustain(c, SECONDS, IN_FLIGHT);
