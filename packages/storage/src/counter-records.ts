@@ -118,13 +118,19 @@ export interface Loaded<V> {
 }
 
 export interface Snapshot {
+  /** The state over every loaded record. */
   state: DecisionState;
+  /** The state over the records `specs` name (a subset of those loaded), and no others. */
+  view(specs: readonly RecordSpec[]): DecisionState;
   /**
-   * The new JSON of every record `fn` reached, if it changed any of them; `undefined` if it
-   * changed none (then its reads came from one consistent load, and nothing needs committing).
+   * The new JSON of every record reached, if any of them changed; `undefined` if none did (then
+   * every read came from one consistent load, and nothing needs committing).
    */
   writes(): Array<{ index: number; json: string }> | undefined;
 }
+
+const notNamed = (kind: RecordSpec['kind'], name: string) =>
+  new Error(`the ${kind === 'session' ? 'session' : 'rate log'} \`${name}\` was not named by stateKeys`);
 
 /**
  * A DecisionState over loaded records. Records parse on first use, so a corrupt record fails only
@@ -133,28 +139,29 @@ export interface Snapshot {
 export function openSnapshot(
   specs: readonly RecordSpec[],
   loaded: ReadonlyArray<{ json: string | undefined }>,
-) {
+): Snapshot {
   const values = new Array<SessionState | RateLog | undefined>(specs.length);
-  const find = (kind: RecordSpec['kind'], name: string): number => {
-    for (let i = 0; i < specs.length; i++) {
-      if (specs[i]!.kind === kind && specs[i]!.name === name) return i;
-    }
-    throw new Error(
-      `the ${kind === 'session' ? 'session' : 'rate log'} \`${name}\` was not named by stateKeys`,
-    );
+  const index = new Map<string, number>();
+  specs.forEach((spec, i) => index.set(spec.id, i));
+  const reach = (kind: RecordSpec['kind'], name: string, allowed?: ReadonlySet<string>) => {
+    const id = `${kind === 'session' ? 's' : 'r'}:${JSON.stringify(name)}`;
+    const i = index.get(id);
+    if (i === undefined || (allowed !== undefined && !allowed.has(id))) throw notNamed(kind, name);
+    return i;
   };
-  const state: DecisionState = {
+  const stateOver = (allowed?: ReadonlySet<string>): DecisionState => ({
     session(id) {
-      const i = find('session', id);
+      const i = reach('session', id, allowed);
       return (values[i] ??= parseSession(specs[i]!.id, loaded[i]!.json)) as SessionState;
     },
     rateLog(key) {
-      const i = find('rate', key);
+      const i = reach('rate', key, allowed);
       return (values[i] ??= parseRate(specs[i]!.id, loaded[i]!.json)) as RateLog;
     },
-  };
+  });
   return {
-    state,
+    state: stateOver(),
+    view: (subset) => stateOver(new Set(subset.map((spec) => spec.id))),
     writes() {
       const writes: Array<{ index: number; json: string }> = [];
       let changed = false;
@@ -167,16 +174,16 @@ export function openSnapshot(
       }
       return changed ? writes : undefined;
     },
-  } satisfies Snapshot;
+  };
 }
 
 /** What an asynchronous backend does: read records at one instant, and compare-and-set them. */
 export interface CounterDriver<V> {
-  /** The records, in the order given, as of one instant (a single atomic read). */
+  /** The records, in the order given, as of one instant (a single atomic read), live as of `now`. */
   load(specs: readonly RecordSpec[], now: number): Promise<Array<Loaded<V>>>;
   /**
    * Writes every record if each still has the version it was loaded with, else none; resolves
-   * whether it wrote. `expiresAt` is `now + ttlMs`, for stores that keep expiry as a time.
+   * whether it wrote. `expiresAt` is when the record expires, for stores that keep it as a time.
    */
   commit(
     writes: ReadonlyArray<{ spec: RecordSpec; version: V; json: string; expiresAt: number }>,
@@ -185,73 +192,142 @@ export interface CounterDriver<V> {
 
 const NO_STATE: DecisionState = {
   session(id) {
-    throw new Error(`the session \`${id}\` was not named by stateKeys`);
+    throw notNamed('session', id);
   },
   rateLog(key) {
-    throw new Error(`the rate log \`${key}\` was not named by stateKeys`);
+    throw notNamed('rate', key);
   },
 };
 
-/**
- * Serialises this process's transactions on shared records, so they queue here instead of
- * conflicting in the store; only transactions of other processes can make a commit fail.
- */
-export class RecordLocks {
-  private readonly tails = new Map<string, Promise<void>>();
-
-  async run<T>(specs: readonly RecordSpec[], body: () => Promise<T>): Promise<T> {
-    const waits: Array<Promise<void>> = [];
-    for (const spec of specs) {
-      const tail = this.tails.get(spec.id);
-      if (tail) waits.push(tail);
-    }
-    let release!: () => void;
-    const done = new Promise<void>((resolve) => (release = resolve));
-    for (const spec of specs) this.tails.set(spec.id, done);
-    try {
-      if (waits.length > 0) await Promise.all(waits);
-      return await body();
-    } finally {
-      release();
-      for (const spec of specs) if (this.tails.get(spec.id) === done) this.tails.delete(spec.id);
-    }
-  }
+interface Pending {
+  specs: RecordSpec[];
+  now: number;
+  fn: (state: DecisionState) => unknown;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
 }
+
+/** The most transactions one load and one commit serve. */
+const MAX_BATCH = 32;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** The optimistic transaction every asynchronous backend runs. */
-export async function runTransaction<V, T>(
-  driver: CounterDriver<V>,
-  locks: RecordLocks,
-  options: Required<CountersOptions>,
-  keys: StateKeys,
-  now: number,
-  fn: (state: DecisionState) => T,
-): Promise<T> {
-  checkNow(now);
-  const specs = recordSpecs(keys, options.sessionTtlMs);
-  if (specs.length === 0) return fn(NO_STATE);
-  return locks.run(specs, async () => {
-    for (let attempt = 0; attempt < options.maxAttempts; attempt++) {
-      if (attempt > 0) await sleep(Math.random() * Math.min(2 ** attempt, 50));
-      const loaded = await driver.load(specs, now);
-      const snapshot = openSnapshot(specs, loaded);
-      const result = fn(snapshot.state);
-      const writes = snapshot.writes();
-      if (writes === undefined) return result;
-      const committed = await driver.commit(
-        writes.map(({ index, json }) => ({
-          spec: specs[index]!,
-          version: loaded[index]!.version,
-          json,
-          expiresAt: expiryOf(now, specs[index]!),
-        })),
-      );
-      if (committed) return result;
+/**
+ * The optimistic transactions of one asynchronous store, with group commit: while one batch is
+ * loading or committing, new transactions queue, and the next batch loads all their records at
+ * once, runs their functions one after the other on one snapshot (a serial order, as if each had
+ * run alone), and commits once. So this process's transactions never conflict with each other —
+ * all calls of one agent share its rate log — and only other processes' commits cause retries.
+ */
+export class TransactionQueue<V> {
+  private readonly queue: Pending[] = [];
+  private draining = false;
+
+  constructor(
+    private readonly driver: CounterDriver<V>,
+    private readonly options: Required<CountersOptions>,
+  ) {}
+
+  async transact<T>(keys: StateKeys, now: number, fn: (state: DecisionState) => T): Promise<T> {
+    checkNow(now);
+    const specs = recordSpecs(keys, this.options.sessionTtlMs);
+    if (specs.length === 0) return fn(NO_STATE);
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ specs, now, fn, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.draining) void this.drain();
+    });
+  }
+
+  /** Resolves once every queued transaction has settled. */
+  async idle(): Promise<void> {
+    while (this.draining) await sleep(1);
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.queue.length > 0) await this.run(this.queue.splice(0, MAX_BATCH));
+    } finally {
+      this.draining = false;
     }
-    throw new Error(
-      `counters: \`${options.maxAttempts}\` attempts conflicted with other writers on ${specs.map((spec) => `\`${spec.id}\``).join(', ')}`,
-    );
-  });
+  }
+
+  private async run(batch: Pending[]): Promise<void> {
+    const byId = new Map<string, RecordSpec>();
+    for (const pending of batch) {
+      for (const spec of pending.specs) {
+        const known = byId.get(spec.id);
+        if (!known || known.ttlMs < spec.ttlMs) byId.set(spec.id, spec);
+      }
+    }
+    const specs = [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    // Records live for the earliest caller are loaded (a later caller's own window check drops
+    // what is too old for it); written records expire counting from the latest.
+    let earliest = Infinity;
+    let latest = -Infinity;
+    for (const pending of batch) {
+      earliest = Math.min(earliest, pending.now);
+      latest = Math.max(latest, pending.now);
+    }
+    const failed = new Map<Pending, unknown>();
+    try {
+      for (let attempt = 0; attempt < this.options.maxAttempts; attempt++) {
+        if (attempt > 0) await sleep(Math.random() * Math.min(2 ** attempt, 50));
+        const loaded = await this.driver.load(specs, earliest);
+        const { snapshot, results } = this.apply(batch, specs, loaded, failed);
+        const writes = snapshot.writes();
+        const committed =
+          writes === undefined ||
+          (await this.driver.commit(
+            writes.map(({ index, json }) => ({
+              spec: specs[index]!,
+              version: loaded[index]!.version,
+              json,
+              expiresAt: expiryOf(latest, specs[index]!),
+            })),
+          ));
+        if (committed) {
+          for (const pending of batch) {
+            if (failed.has(pending)) pending.reject(failed.get(pending));
+            else pending.resolve(results.get(pending));
+          }
+          return;
+        }
+      }
+      const conflict = new Error(
+        `counters: \`${this.options.maxAttempts}\` attempts conflicted with other writers on ${specs.map((spec) => `\`${spec.id}\``).join(', ')}`,
+      );
+      for (const pending of batch) pending.reject(failed.get(pending) ?? conflict);
+    } catch (error) {
+      for (const pending of batch) pending.reject(failed.get(pending) ?? error);
+    }
+  }
+
+  /**
+   * Runs the batch's functions in order on one snapshot. A function that throws must leave no
+   * trace, so the snapshot is rebuilt and the others run again without it.
+   */
+  private apply(
+    batch: Pending[],
+    specs: RecordSpec[],
+    loaded: Array<Loaded<V>>,
+    failed: Map<Pending, unknown>,
+  ) {
+    for (;;) {
+      const snapshot = openSnapshot(specs, loaded);
+      const results = new Map<Pending, unknown>();
+      let threw = false;
+      for (const pending of batch) {
+        if (failed.has(pending)) continue;
+        try {
+          results.set(pending, pending.fn(snapshot.view(pending.specs)));
+        } catch (error) {
+          failed.set(pending, error);
+          threw = true;
+          break;
+        }
+      }
+      if (!threw) return { snapshot, results };
+    }
+  }
 }

@@ -8,9 +8,8 @@ import type { DecisionState, StateKeys } from '@posture/core';
 import pg from 'pg';
 import type { Counters } from '../ports.js';
 import {
-  RecordLocks,
+  TransactionQueue,
   checkOptions,
-  runTransaction,
   type CounterDriver,
   type CountersOptions,
 } from '../counter-records.js';
@@ -126,17 +125,18 @@ export async function openPostgresCounters(options: PostgresCountersOptions): Pr
       return true;
     },
   };
-  const locks = new RecordLocks();
+  const transactions = new TransactionQueue(driver, settings);
   let closed = false;
 
   return {
     async transact<T>(keys: StateKeys, now: number, fn: (state: DecisionState) => T): Promise<T> {
       if (closed) throw new Error('the counters store is closed');
-      return runTransaction(driver, locks, settings, keys, now, fn);
+      return transactions.transact(keys, now, fn);
     },
     async close() {
       if (closed) return;
       closed = true;
+      await transactions.idle();
       await sweeping;
       if (owned && !pool.ended && !pool.ending) await pool.end();
     },

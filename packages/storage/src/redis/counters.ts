@@ -10,9 +10,8 @@ import type { DecisionState, StateKeys } from '@posture/core';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Counters } from '../ports.js';
 import {
-  RecordLocks,
+  TransactionQueue,
   checkOptions,
-  runTransaction,
   type CounterDriver,
   type CountersOptions,
 } from '../counter-records.js';
@@ -110,17 +109,18 @@ export async function openRedisCounters(options: RedisCountersOptions): Promise<
       return (await commit(writes.length + 1, ...args)) !== 0;
     },
   };
-  const locks = new RecordLocks();
+  const transactions = new TransactionQueue(driver, settings);
   let closed = false;
 
   return {
     async transact<T>(keys: StateKeys, now: number, fn: (state: DecisionState) => T): Promise<T> {
       if (closed) throw new Error('the counters store is closed');
-      return runTransaction(driver, locks, settings, keys, now, fn);
+      return transactions.transact(keys, now, fn);
     },
     async close() {
       if (closed) return;
       closed = true;
+      await transactions.idle();
       if (owned) await client.quit().catch(() => client.disconnect());
     },
   };

@@ -299,6 +299,43 @@ export function defineCountersContract(backend: CountersBackend): void {
       expect((await decideVia(counters, compiled, request, T0 + 7.5)).reasons[0]!.code).toBe('limit.rate');
     });
 
+    it("keeps concurrent transactions apart: one that throws leaves no trace, none reaches another one's records", async () => {
+      const counters = await open();
+      const keysOf = (i: number): StateKeys => ({
+        session: 'shared',
+        rates: [{ key: `own-${i}`, windowMs: HOUR }],
+      });
+      const settled = await Promise.allSettled(
+        Array.from({ length: 10 }, (_, i) =>
+          counters.transact(keysOf(i), T0, (state) => {
+            state.session('shared').calls++;
+            state.rateLog(`own-${i}`).times.push(i);
+            state.rateLog(`own-${i}`).next = 1;
+            if (i === 3) throw new Error('three fails');
+            if (i === 5) state.rateLog('own-4');
+            return i;
+          }),
+        ),
+      );
+      expect(
+        settled.map((result) =>
+          result.status === 'fulfilled' ? result.value : (result.reason as Error).message,
+        ),
+      ).toEqual([0, 1, 2, 'three fails', 4, 'the rate log `own-4` was not named by stateKeys', 6, 7, 8, 9]);
+      const read = await counters.transact(
+        {
+          session: 'shared',
+          rates: Array.from({ length: 10 }, (_, i) => ({ key: `own-${i}`, windowMs: HOUR })),
+        },
+        T0,
+        (state) => [
+          state.session('shared').calls,
+          ...Array.from({ length: 10 }, (_, i) => state.rateLog(`own-${i}`).times.length),
+        ],
+      );
+      expect(read).toEqual([8, 1, 1, 1, 0, 1, 0, 1, 1, 1, 1]);
+    });
+
     it('rejects transactions once closed', async () => {
       const counters = await open();
       await counters.close();
