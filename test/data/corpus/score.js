@@ -6,9 +6,11 @@
 /**
  * @param corpus samples `{ text, labels: [{ class, start, end }] }`
  * @param findingsOf text → findings `[{ class?, start, end }]`
- * @param options `anyClass`: a finding of any class may match a label (for peers)
+ * @param options `anyClass`: a finding of any class may match a label (for peers); `overlap`: a
+ *   finding that overlaps a label finds it (peers whose offsets do not cover the value); `classes`:
+ *   only labels of these classes count
  */
-export function score(corpus, findingsOf, { anyClass = false, classes } = {}) {
+export function score(corpus, findingsOf, { anyClass = false, classes, overlap = false } = {}) {
   const perClass = new Map();
   const entry = (cls) => {
     let e = perClass.get(cls);
@@ -23,7 +25,11 @@ export function score(corpus, findingsOf, { anyClass = false, classes } = {}) {
     for (const label of labels) {
       const e = entry(label.class);
       const k = findings.findIndex(
-        (f) => (anyClass || f.class === label.class) && f.start <= label.start && f.end >= label.end,
+        (f) =>
+          (anyClass || f.class === label.class) &&
+          (overlap
+            ? f.start < label.end && f.end > label.start
+            : f.start <= label.start && f.end >= label.end),
       );
       if (k >= 0) {
         e.tp++;

@@ -374,7 +374,11 @@ function jwt(s: string, p: number, h: Hits): number {
 // ---------------------------------------------------------------------------------------------
 // Digits: cards, phones, SSNs, IBANs, IPv4 and IPv6 addresses
 
-const DIGIT_STRIDE = 3;
+// Every cluster that can hold a finding spans at least 7 characters (IPv4 `1.1.1.1`, phones of 7
+// digits and more), and every character of a cluster is a digit or a separator next to a digit;
+// so probing every 7th character for those misses none. IPv6 addresses are found from their
+// colons, in the same walk over `:` and `=` that finds assignments.
+const DIGIT_STRIDE = 7;
 
 function scanDigits(s: string, h: Hits): void {
   const n = s.length;
@@ -383,15 +387,19 @@ function scanDigits(s: string, h: Hits): void {
   let i = DIGIT_STRIDE - 1;
   while (i < n) {
     const c = s.charCodeAt(i);
-    if (c > 58 || c < 48) {
+    if (c > 57 || c < 48) {
+      if (NUM_SEP[c] === 1) {
+        // a separator next to a digit: start from the digit
+        if (isDigit(s.charCodeAt(i + 1))) {
+          i++;
+          continue;
+        }
+        if (i > 0 && isDigit(s.charCodeAt(i - 1))) {
+          i--;
+          continue;
+        }
+      }
       i += DIGIT_STRIDE;
-      continue;
-    }
-    if (c === 58) {
-      // a colon between hex digits or colons: maybe an IPv6 address
-      const end =
-        HEXCOLON[s.charCodeAt(i + 1)] === 1 && HEXCOLON[s.charCodeAt(i - 1)] === 1 ? ipv6(s, i, h) : -1;
-      i = (end > 0 ? end : i) + DIGIT_STRIDE;
       continue;
     }
     // The cluster of digits and single separators around i.
@@ -424,15 +432,15 @@ function scanDigits(s: string, h: Hits): void {
     while (a > 0 && (s.charCodeAt(a - 1) === 43 || s.charCodeAt(a - 1) === 40) && a > 0) a--;
     const next = b < n ? s.charCodeAt(b) : 32;
     const prev = a > 0 ? s.charCodeAt(a - 1) : 32;
+    // next to a colon: a time, a host before its port, or part of an IPv6 address (which is
+    // found from its colons)
     if (next === 58 || prev === 58) {
-      const end = ipv6(s, i, h);
-      if (end > 0) {
-        i = end + DIGIT_STRIDE;
-        continue;
-      }
+      if (prev !== 58 && digits >= 4 && isDigit(s.charCodeAt(a))) ipv4(s, a, h);
+      i = b + DIGIT_STRIDE;
+      continue;
     }
     // An IBAN: its country code and check digits are at or before the cluster
-    if (isUpper(prev) || (prev === 32 && a >= 5)) {
+    if (isUpper(prev) || (prev === 32 && a >= 5 && UPPER_DIGIT[s.charCodeAt(a - 2)] === 1)) {
       const end = ibanBefore(s, a, ibanTried, h);
       ibanTried = a;
       if (end > 0) {
@@ -635,12 +643,16 @@ function ipv4(s: string, p: number, h: Hits): number {
   return push(h, C.ipv4, p, end);
 }
 
+/** Where the hex-and-colon run the last `ipv6()` call read ends, so its other colons are not read again. */
+let ipv6RunEnd = 0;
+
 /** An IPv6 address around `i`: the run of hex digits, colons and dots, strictly parsed. */
 function ipv6(s: string, i: number, h: Hits): number {
   let a = i;
   while (a > 0 && HEXCOLON[s.charCodeAt(a - 1)] === 1 && i - a < 45) a--;
   let b = i;
   while (b < s.length && HEXCOLON[s.charCodeAt(b)] === 1 && b - a < 45) b++;
+  ipv6RunEnd = b;
   // trim dots and single colons at the ends
   while (b > a && (s.charCodeAt(b - 1) === 46 || (s.charCodeAt(b - 1) === 58 && s.charCodeAt(b - 2) !== 58)))
     b--;
@@ -911,8 +923,6 @@ function scanPem(s: string, h: Hits): void {
 // ---------------------------------------------------------------------------------------------
 // Assignments: `password=…`, `"client_secret": "…"`, `Authorization: Bearer …`
 
-const KEYWORD = /pass|pwd|secret|token|auth|cred|key/gi;
-
 const SENSITIVE_KEY =
   /pass(?:word|wd|phrase)?|pwd|secret|token|api[-_.]?key|apikey|auth|credential|private[-_.]?key|access[-_.]?key|account[-_.]?key|shared[-_.]?access[-_.]?key|signing[-_.]?key|encryption[-_.]?key|master[-_.]?key|session[-_.]?key|app[-_.]?key|license[-_.]?key/i;
 const NOT_SECRET_KEY =
@@ -923,13 +933,86 @@ function isSensitiveKey(key: string): boolean {
   return SENSITIVE_KEY.test(key) && !NOT_SECRET_KEY.test(key.replace(/([a-z0-9])([A-Z])/g, '$1_$2'));
 }
 
+// Assignments are found from their operators (`:` and `=`, searched with indexOf, much faster
+// than a case-insensitive search for the keywords): the identifier just before an operator is
+// the key, and only a key holding a keyword is read further.
 function scanAssignments(s: string, h: Hits): void {
-  KEYWORD.lastIndex = 0;
-  let m: RegExpExecArray | null;
-  while ((m = KEYWORD.exec(s)) !== null) {
-    const end = assignment(s, m.index, m.index + m[0].length, h);
-    if (end > KEYWORD.lastIndex) KEYWORD.lastIndex = end;
+  let colon = s.indexOf(':');
+  let equals = s.indexOf('=');
+  let resume = 0;
+  let ipv6Until = 0;
+  while (colon >= 0 || equals >= 0) {
+    let op: number;
+    let isColon = false;
+    if (equals < 0 || (colon >= 0 && colon < equals)) {
+      op = colon;
+      isColon = true;
+      colon = s.indexOf(':', colon + 1);
+    } else {
+      op = equals;
+      equals = s.indexOf('=', equals + 1);
+    }
+    if (op < resume) continue;
+    if (isColon && op >= ipv6Until) {
+      // a colon between hex digits or colons: maybe an IPv6 address
+      if (HEXCOLON[s.charCodeAt(op + 1)] === 1 && HEXCOLON[s.charCodeAt(op - 1)] === 1) {
+        const end = ipv6(s, op, h);
+        ipv6Until = end > 0 ? end : ipv6RunEnd;
+        if (end > 0) continue;
+      }
+    }
+    // back over spaces and a closing quote to the end of the key
+    let p = op - 1;
+    while (p >= 0 && op - p <= 6 && (s.charCodeAt(p) === 32 || s.charCodeAt(p) === 9)) p--;
+    const quote = s.charCodeAt(p);
+    if (quote === 34 || quote === 39) p--;
+    if (p < 0 || IDENT[s.charCodeAt(p)] !== 1) continue;
+    let ka = p;
+    while (ka > 0 && IDENT[s.charCodeAt(ka - 1)] === 1 && p - ka < 64) ka--;
+    const k = keywordIn(s, ka, p + 1);
+    if (k < 0) continue;
+    const end = assignment(s, k, k + keywordLength, h);
+    if (end > resume) resume = end;
   }
+}
+
+let keywordLength = 0;
+
+/** The offset of the first of pass, pwd, secret, token, auth, cred, key (any case) in `s[a, b)`, or -1. */
+function keywordIn(s: string, a: number, b: number): number {
+  for (let j = a; j < b; j++) {
+    let word: string;
+    switch (s.charCodeAt(j) | 32) {
+      case 112: // p
+        word = (s.charCodeAt(j + 1) | 32) === 119 ? 'pwd' : 'pass';
+        break;
+      case 115:
+        word = 'secret';
+        break;
+      case 116:
+        word = 'token';
+        break;
+      case 97:
+        word = 'auth';
+        break;
+      case 99:
+        word = 'cred';
+        break;
+      case 107:
+        word = 'key';
+        break;
+      default:
+        continue;
+    }
+    if (j + word.length > b) continue;
+    let m = 1;
+    while (m < word.length && (s.charCodeAt(j + m) | 32) === word.charCodeAt(m)) m++;
+    if (m === word.length) {
+      keywordLength = m;
+      return j;
+    }
+  }
+  return -1;
 }
 
 /** The assignment whose key contains the keyword at `s[k, kEnd)`; returns where scanning resumes. */
