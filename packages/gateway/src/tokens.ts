@@ -19,6 +19,8 @@ import {
 } from 'jose';
 import type { CompiledPolicy } from '@posture/core';
 
+const MAX_CACHED_TOKENS = 10_000;
+
 /** Tokens live at most this long unless the policy says otherwise. */
 export const MAX_TOKEN_TTL_MS = 60 * 60 * 1000;
 
@@ -162,6 +164,8 @@ export class TokenVerifier {
   readonly #keys = new Map<string, JWTVerifyGetKey>();
   readonly #oidc = new Map<string, OidcIssuer>();
   readonly #revoked = new Map<string, number>();
+  /** Tokens that verified, with their claims: a bounded cache, oldest forgotten first. */
+  readonly #verified = new Map<string, TokenClaims>();
   /** jti → the session it opened, until the token expires. */
   readonly #bound = new Map<string, { session: string; exp: number }>();
 
@@ -187,7 +191,30 @@ export class TokenVerifier {
     this.#revoked.set(jti, exp);
   }
 
+  /**
+   * Checks a token. A token that verified is remembered until it expires, so the signature is
+   * checked once per token, not once per request; revocation and lifetime are still checked on
+   * every use.
+   */
   async verify(token: string): Promise<TokenCheck> {
+    const cached = this.#verified.get(token);
+    if (cached) {
+      const nowSec = (this.#options.now?.() ?? Date.now()) / 1000;
+      if (this.#revoked.has(cached.jti))
+        return { ok: false, error: 'invalid_token', description: 'the token is revoked' };
+      if (cached.exp + (this.#options.clockToleranceSec ?? 30) > nowSec) return { ok: true, claims: cached };
+      this.#verified.delete(token);
+    }
+    const checked = await this.#verifyFully(token);
+    if (checked.ok) {
+      if (this.#verified.size >= MAX_CACHED_TOKENS)
+        this.#verified.delete(this.#verified.keys().next().value!);
+      this.#verified.set(token, checked.claims);
+    }
+    return checked;
+  }
+
+  async #verifyFully(token: string): Promise<TokenCheck> {
     const fail = (description: string): TokenCheck => ({ ok: false, error: 'invalid_token', description });
     if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token) || token.length > 8192) {
       return fail('the token is not a compact JWT');
