@@ -98,6 +98,35 @@ describe.skipIf(skip)('postgres counters', () => {
     await counters.close();
   });
 
+  it('carries on, limits intact, after the server ends its connections', async () => {
+    await admin.query(`TRUNCATE ${schema}.posture_counters`);
+    const application = `posture-counters-${randomBytes(4).toString('hex')}`;
+    const counters = await openPostgresCounters({ config: { ...config, application_name: application } });
+    const keys = { session: undefined, rates: [{ key: 'bot', windowMs: 60_000 }] };
+    const take = (now: number) =>
+      counters.transact(keys, now, (state) => {
+        const log = state.rateLog('bot');
+        if (log.times.length >= 3) return false;
+        log.times.push(now);
+        log.next = log.times.length % 3;
+        return true;
+      });
+    expect([await take(1000), await take(1001)]).toEqual([true, true]);
+    const { rowCount } = await admin.query(
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1',
+      [application],
+    );
+    expect(rowCount).toBeGreaterThan(0);
+    // The next call may fail (the enforcer denies); then calls go through on a new connection,
+    // and the limit counts exactly the calls that went through.
+    const after: unknown[] = [];
+    for (const now of [1002, 1003, 1004]) after.push(await take(now).catch(() => 'error'));
+    expect(after.filter((outcome) => outcome === 'error').length).toBeLessThanOrEqual(1);
+    expect(after.filter((outcome) => outcome === true)).toHaveLength(1);
+    expect(after.at(-1)).toBe(false);
+    await counters.close();
+  });
+
   it('uses a pool it is given without ending it', async () => {
     const pool = new pg.Pool(config);
     const counters = await openPostgresCounters({ pool });

@@ -94,6 +94,35 @@ describe.skipIf(skip)('redis counters', () => {
     await counters.close();
   });
 
+  it('carries on, limits intact, after the server drops its connection', async () => {
+    const prefix = `${run}dropped:`;
+    const connectionName = `posture-counters-${randomBytes(4).toString('hex')}`;
+    const counters = await openRedisCounters({ url: REDIS_URL, prefix, redis: { connectionName } });
+    const keys = { session: undefined, rates: [{ key: 'bot', windowMs: 60_000 }] };
+    const take = (now: number) =>
+      counters.transact(keys, now, (state) => {
+        const log = state.rateLog('bot');
+        if (log.times.length >= 3) return false;
+        log.times.push(now);
+        log.next = log.times.length % 3;
+        return true;
+      });
+    expect([await take(1000), await take(1001)]).toEqual([true, true]);
+    const clients = (await admin.client('LIST')) as string;
+    const id = /id=(\d+) [^\n]*name=(\S+)/g;
+    for (const match of clients.matchAll(id)) {
+      if (match[2] === connectionName) await admin.client('KILL', 'ID', match[1]!);
+    }
+    // The next call may fail (the enforcer denies); then calls go through on a new connection,
+    // and the limit counts exactly the calls that went through.
+    const after: unknown[] = [];
+    for (const now of [1002, 1003, 1004]) after.push(await take(now).catch(() => 'error'));
+    expect(after.filter((outcome) => outcome === 'error').length).toBeLessThanOrEqual(1);
+    expect(after.filter((outcome) => outcome === true)).toHaveLength(1);
+    expect(after.at(-1)).toBe(false);
+    await counters.close();
+  });
+
   it('uses a client it is given without closing it', async () => {
     const client = new Redis(REDIS_URL);
     const counters = await openRedisCounters({ client, prefix: `${run}given:` });
