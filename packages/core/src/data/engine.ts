@@ -402,6 +402,14 @@ function scanDigits(s: string, h: Hits): void {
       i += DIGIT_STRIDE;
       continue;
     }
+    // A digit next to a lowercase letter or `_` is inside a word (a hash, a UUID, an identifier):
+    // skip the word without reading its cluster. (IBANs are upper case.)
+    const left = s.charCodeAt(i - 1);
+    const right = s.charCodeAt(i + 1);
+    if ((left >= 97 && left <= 122) || left === 95 || (right >= 97 && right <= 122) || right === 95) {
+      i = runEnd(s, i + 1, WORDISH) + DIGIT_STRIDE;
+      continue;
+    }
     // The cluster of digits and single separators around i.
     let a = i;
     let digits = 1;
@@ -961,6 +969,9 @@ function scanAssignments(s: string, h: Hits): void {
         if (end > 0) continue;
       }
     }
+    // a time (`09:14`) or a URL scheme (`https://`) is not an assignment
+    const after = s.charCodeAt(op + 1);
+    if (isColon && (after === 47 || (isDigit(after) && isDigit(s.charCodeAt(op - 1))))) continue;
     // back over spaces and a closing quote to the end of the key
     let p = op - 1;
     while (p >= 0 && op - p <= 6 && (s.charCodeAt(p) === 32 || s.charCodeAt(p) === 9)) p--;
