@@ -163,8 +163,22 @@ function blockedArgument(
   const findings = compiled.detector.scanValue(args);
   for (const rule of plan.argumentRules) {
     for (const finding of findings) {
-      if (!rule.blocks.has(finding.class) && !rule.blocks.has(finding.family)) continue;
       const path = finding.path.replace(/^\$/, 'args');
+      // A part the detector could not scan (nested too deep, a cycle) may hide anything: fail closed.
+      if (finding.family === 'limit') {
+        return {
+          decision: 'deny',
+          rules: [rule.rule],
+          reasons: [
+            {
+              code: 'data.unscanned',
+              message: `\`${path}\` could not be scanned (${finding.class}), so \`${plan.tool.key}\` may not receive it`,
+            },
+          ],
+          obligations: {},
+        };
+      }
+      if (!rule.blocks.has(finding.class) && !rule.blocks.has(finding.family)) continue;
       return {
         decision: 'deny',
         rules: [rule.rule],
