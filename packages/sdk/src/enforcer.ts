@@ -33,6 +33,11 @@ export interface ToolCall {
   /** `server/tool` */
   tool: string;
   args: Record<string, unknown>;
+  /**
+   * Data classes the caller says the session already carries (`untrusted` after reading an email
+   * in-process, say). Trusted input: the gateway never takes it from an agent.
+   */
+  labels?: string[];
 }
 
 export interface ExecuteContext {
@@ -145,12 +150,26 @@ class PipelineEnforcer implements Enforcer {
       tool: call.tool,
       args: call.args,
       session: call.session,
+      ...(call.labels ? { labels: call.labels } : {}),
     };
     let decision = decide(request, this.policy, this.#state, { now: started });
     let approvalId: string | undefined;
     let exceptionId: string | undefined;
+    const bound = {
+      agent: call.agent,
+      user: call.user,
+      tool: call.tool,
+      args_hash: hash,
+      session: call.session,
+    };
+    const raised = () => decision.decision === 'approve' || decision.decision === 'confirm';
 
-    if (decision.decision === 'confirm' && options.confirm) {
+    // An approver may already have approved this exact call (it was queued on an earlier try):
+    // that approval satisfies approval and confirmation alike, without asking anyone again.
+    let approved = raised() ? await this.#approvals.findOpen(bound, new Date(this.#clock())) : undefined;
+    if (approved?.status !== 'approved') approved = undefined;
+
+    if (!approved && decision.decision === 'confirm' && options.confirm) {
       let answer: ConfirmAnswer;
       try {
         answer = await options.confirm(call, decision);
@@ -162,18 +181,12 @@ class PipelineEnforcer implements Enforcer {
       decision = decide({ ...request, confirmed: true }, this.policy, this.#state, { now: this.#clock() });
     }
 
-    if (decision.decision === 'approve' || decision.decision === 'confirm') {
+    if (!approved && raised()) {
       const exception = await this.#standingException(call);
       if (exception) {
         exceptionId = exception;
-        decision = decide(
-          { ...request, approval: { id: `exception:${exception}` } },
-          this.policy,
-          this.#state,
-          {
-            now: this.#clock(),
-          },
-        );
+        const approval = { id: `exception:${exception}` };
+        decision = decide({ ...request, approval }, this.policy, this.#state, { now: this.#clock() });
       } else {
         const pending = await this.#requestApproval(call, hash, decision, options);
         if (pending.status !== 'approved') {
@@ -184,21 +197,20 @@ class PipelineEnforcer implements Enforcer {
             ? { status: 'pending', decision, approval: pending, event: recorded.event }
             : this.#evidenceError(decision, recorded.error);
         }
-        // Approved: decide again as the approved call, then use the approval (once, compare-and-set).
-        approvalId = pending.id;
-        decision = decide({ ...request, approval: { id: pending.id } }, this.policy, this.#state, {
-          now: this.#clock(),
-        });
-        if (decision.decision === 'allow') {
-          const used = await this.#approvals.consume(
-            pending.id,
-            { agent: call.agent, user: call.user, tool: call.tool, args_hash: hash, session: call.session },
-            new Date(this.#clock()),
-          );
-          if (!used.ok) {
-            return this.#deny(call, hash, started, decision, `approval.${used.code}`, options, used.message);
-          }
-        }
+        approved = pending;
+      }
+    }
+
+    if (approved) {
+      // Decide again as the approved call, then use the approval (once, compare-and-set).
+      approvalId = approved.id;
+      decision = decide({ ...request, approval: { id: approved.id } }, this.policy, this.#state, {
+        now: this.#clock(),
+      });
+      if (decision.decision === 'allow') {
+        const used = await this.#approvals.consume(approved.id, bound, new Date(this.#clock()));
+        if (!used.ok)
+          return this.#deny(call, hash, started, decision, `approval.${used.code}`, options, used.message);
       }
     }
 

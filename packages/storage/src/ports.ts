@@ -201,6 +201,11 @@ export interface ApprovalQueue {
    */
   request(input: NewApproval, now: Date): Promise<ApprovalRequest>;
   get(id: string, now: Date): Promise<ApprovalRequest | undefined>;
+  /**
+   * The open request (pending, or approved and not yet consumed, and not expired) bound to exactly
+   * this call, without queueing one: lets an already-approved call through a confirmation.
+   */
+  findOpen(call: BoundCall, now: Date): Promise<ApprovalRequest | undefined>;
   /** Newest first; `status` as of `now`; at most `limit` (default 100). */
   list(filter: { status?: ApprovalStatus; limit?: number }, now: Date): Promise<ApprovalRequest[]>;
   /**

@@ -58,6 +58,16 @@ class MemoryApprovalQueue implements ApprovalQueue {
     return copy(created);
   }
 
+  async findOpen(call: BoundCall, now: Date): Promise<ApprovalRequest | undefined> {
+    this.#expireOpen(now);
+    for (const existing of this.#requests.values()) {
+      if (isOpen(existing.status) && BINDING_FIELDS.every((field) => existing[field] === call[field])) {
+        return copy(existing);
+      }
+    }
+    return undefined;
+  }
+
   async get(id: string, now: Date): Promise<ApprovalRequest | undefined> {
     const found = this.#requests.get(id);
     return found ? { ...copy(found), status: statusAt(found, now) } : undefined;

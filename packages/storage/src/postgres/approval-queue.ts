@@ -284,6 +284,15 @@ class PostgresApprovalQueue implements ApprovalQueue {
     );
   }
 
+  async findOpen(call: BoundCall, now: Date): Promise<ApprovalRequest | undefined> {
+    const { rows } = await this.#pool.query<ApprovalRow>(
+      `SELECT * FROM posture_approvals
+       WHERE ${bindingFrom(1)} AND status IN ('pending', 'approved') AND expires_at > $6`,
+      [...bindingValues(call), now],
+    );
+    return rows[0] ? toRequest(rows[0]) : undefined;
+  }
+
   async get(id: string, now: Date): Promise<ApprovalRequest | undefined> {
     const { rows } = await this.#pool.query<ApprovalRow>(
       `SELECT ${columnsAsOf('$2')} FROM posture_approvals WHERE id = $1`,

@@ -293,6 +293,20 @@ class SqliteApprovalQueue implements ApprovalQueue {
     return toRequest(row);
   }
 
+  async findOpen(call: BoundCall, now: Date): Promise<ApprovalRequest | undefined> {
+    const binding: BoundCall = {
+      agent: call.agent,
+      user: call.user,
+      tool: call.tool,
+      args_hash: call.args_hash,
+      session: call.session,
+    };
+    const row = this.#statements.openForCall.get(binding);
+    if (!row) return undefined;
+    const request = toRequest(row);
+    return Date.parse(request.expires_at) > now.getTime() ? request : undefined;
+  }
+
   async get(id: string, now: Date): Promise<ApprovalRequest | undefined> {
     const row = this.#statements.get.get({ id, now: now.toISOString() });
     return row ? toRequest(row) : undefined;

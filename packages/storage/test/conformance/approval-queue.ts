@@ -176,6 +176,23 @@ export function defineApprovalQueueContract(backend: ApprovalBackend): void {
       expect(next.status).toBe('pending');
     });
 
+    it('finds the open request bound to a call without queueing one', async () => {
+      const { queue } = await fresh();
+      expect(await queue.findOpen(CALL, T0)).toBeUndefined();
+      expect(await queue.list({}, T0)).toEqual([]); // finding queues nothing
+      const first = await queue.request(newApproval({ expires_at: at(10 * MINUTE).toISOString() }), T0);
+      expect(await queue.findOpen(CALL, at(MINUTE))).toMatchObject({ id: first.id, status: 'pending' });
+      expect(await queue.findOpen({ ...CALL, args_hash: 'b'.repeat(64) }, at(MINUTE))).toBeUndefined();
+      await queue.decide(first.id, { approve: true, ...BOB }, at(MINUTE));
+      expect(await queue.findOpen(CALL, at(2 * MINUTE))).toMatchObject({ id: first.id, status: 'approved' });
+      // Once used, or past its expiry, nothing is open for the call.
+      expect((await queue.consume(first.id, CALL, at(3 * MINUTE))).ok).toBe(true);
+      expect(await queue.findOpen(CALL, at(3 * MINUTE))).toBeUndefined();
+      await queue.request(newApproval({ expires_at: at(5 * MINUTE).toISOString() }), at(4 * MINUTE));
+      expect(await queue.findOpen(CALL, at(4 * MINUTE))).toMatchObject({ status: 'pending' });
+      expect(await queue.findOpen(CALL, at(5 * MINUTE))).toBeUndefined();
+    });
+
     it('queues a fresh request once the earlier one has expired or was denied', async () => {
       const { queue } = await fresh();
       const first = await queue.request(newApproval({ expires_at: at(MINUTE).toISOString() }), T0);
