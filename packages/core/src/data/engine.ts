@@ -509,7 +509,7 @@ function card(s: string, p: number, limit: number): number {
       q++;
       if (count > 19) return -1;
     } else if (
-      (c === 32 || c === 45) &&
+      (c === 32 || c === 45 || c === 46) &&
       (sep === -1 || sep === c) &&
       group > 0 &&
       isDigit(s.charCodeAt(q + 1))
@@ -523,11 +523,12 @@ function card(s: string, p: number, limit: number): number {
   groups.push(group);
   if (count < 13 || !endsAt(s, q, ALNUM) || (s.charCodeAt(q) === 46 && isDigit(s.charCodeAt(q + 1))))
     return -1;
+  if (sep === 46 && groups.join('-') !== '4-4-4-4') return -1; // dots only in 4-4-4-4
   if (sep !== -1) {
     const shape = groups.join('-');
     if (!/^(?:4-4-4-4(?:-\d)?|4-4-4-[1-3]|4-6-[45]|4-4-4-4-3|4-4-5|4-4-4-7)$/.test(shape)) return -1;
   }
-  const digitsOnly = sep === -1 ? s.slice(p, q) : s.slice(p, q).replace(/[ -]/g, '');
+  const digitsOnly = sep === -1 ? s.slice(p, q) : s.slice(p, q).replace(/[ .-]/g, '');
   if (!CARD_PREFIX.test(digitsOnly) || /^(\d)\1+$/.test(digitsOnly) || !luhn(s, p, q)) return -1;
   if (isDocumentedExample(s, p, q)) return -1;
   return q;
@@ -1108,6 +1109,8 @@ function valueClass(s: string, key: string, start: number, end: number): number 
     return length >= 40 && runEnd(s, start, B64) >= end - 2 ? C.azure_connection_string : -1;
   }
   const text = s.slice(start, end);
+  // a passphrase of lower-case words under a password key (`correcthorsebatterystaple`)
+  if (/pass|pwd/.test(key) && /^[a-z]{16,}$/.test(text)) return C.secret_assignment;
   if (
     /^-----BEGIN|:\/\/|^[a-z]+(?:[-_.][a-z]+)*$|^\d{1,15}$|^\d+(?:\.\d+)+$|^[\w.+-]+@[\w-]+\.[\w.-]+$/.test(
       text,

@@ -39,7 +39,7 @@ export function isDocumentedExample(s: string, start: number, end: number): bool
   const text = s.slice(start, end);
   if (EXAMPLES.has(text)) return true;
   const c = text.charCodeAt(0);
-  return c >= 48 && c <= 57 && EXAMPLES.has(text.replace(/[ -]/g, ''));
+  return c >= 48 && c <= 57 && EXAMPLES.has(text.replace(/[ .-]/g, ''));
 }
 
 export const DOCUMENTED_EXAMPLES: readonly string[] = [...EXAMPLES];
