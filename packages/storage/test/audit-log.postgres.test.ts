@@ -235,11 +235,19 @@ describe.skipIf(skip)('postgres audit log', () => {
     await (await openPostgresAuditLog({ config, keyFile })).close();
     const store = JSON.stringify({ postgres: config, keyFile });
     const children = ['a', 'b'].map((tag) => {
-      const child = spawnWriter([store, 'append', '1500', '32', tag]);
+      const child = spawnWriter([store, 'append', '1500', '32', tag, 'go']);
       const lines: string[] = [];
-      onLines(child, (line) => lines.push(line));
-      return { child, lines, done: exited(child) };
+      const ready = new Promise<void>((resolve) =>
+        onLines(child, (line) => {
+          lines.push(line);
+          if (line === 'ready') resolve();
+        }),
+      );
+      return { child, lines, ready, done: exited(child) };
     });
+    // Both are connected and waiting: start them together.
+    await Promise.all(children.map((c) => c.ready));
+    for (const { child } of children) child.stdin.end('go\n');
     for (const { done, lines } of children) {
       const { code, stderr } = await done;
       expect(stderr).toBe('');

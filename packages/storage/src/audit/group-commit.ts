@@ -2,6 +2,10 @@
 // written (or in the same turn of the event loop) goes into the next batch, which is written as one
 // transaction. Each caller's promise settles with its batch: resolved once the batch is durable,
 // rejected if it was not written (the writer must roll the whole batch back before throwing).
+//
+// A writer may also return its results with a `durable` promise (the flush to disk still running):
+// the next batch is written at once, and each batch's callers are released when its flush and every
+// earlier batch's have completed, so writing one batch overlaps waiting for the disk on another.
 
 interface Waiting<I, O> {
   item: I;
@@ -9,7 +13,13 @@ interface Waiting<I, O> {
   reject(error: unknown): void;
 }
 
-export type BatchWriter<I, O> = (items: I[]) => O[] | Promise<O[]>;
+/** Results written but not yet durable: `durable` resolves once they are on disk. */
+export interface Flushing<O> {
+  results: O[];
+  durable: Promise<void>;
+}
+
+export type BatchWriter<I, O> = (items: I[]) => O[] | Flushing<O> | Promise<O[]>;
 
 export class GroupCommit<I, O> {
   readonly #write: BatchWriter<I, O>;
@@ -18,6 +28,9 @@ export class GroupCommit<I, O> {
   #writing = false;
   #scheduled = false;
   #idle: Array<() => void> = [];
+  /** Settles once every batch written so far is durable (or failed). */
+  #flushed: Promise<unknown> = Promise.resolve();
+  #flushing = 0;
 
   constructor(write: BatchWriter<I, O>, maxBatch = 1000) {
     this.#write = write;
@@ -38,8 +51,14 @@ export class GroupCommit<I, O> {
 
   /** Resolves once every item submitted so far has been written or rejected. */
   drain(): Promise<void> {
-    if (!this.#writing && this.#queue.length === 0) return Promise.resolve();
+    if (!this.#writing && this.#queue.length === 0 && this.#flushing === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  #settleIdle(): void {
+    if (!this.#writing && this.#queue.length === 0 && this.#flushing === 0) {
+      for (const resolve of this.#idle.splice(0)) resolve();
+    }
   }
 
   #schedule(): void {
@@ -57,14 +76,38 @@ export class GroupCommit<I, O> {
     const batch = this.#queue.length <= this.#maxBatch ? this.#queue : this.#queue.slice(0, this.#maxBatch);
     this.#queue = batch === this.#queue ? [] : this.#queue.slice(this.#maxBatch);
     try {
-      const results = await this.#write(batch.map((waiting) => waiting.item));
-      for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
+      const written = await this.#write(batch.map((waiting) => waiting.item));
+      if (Array.isArray(written)) {
+        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(written[i]!);
+      } else {
+        this.#release(batch, written);
+      }
     } catch (error) {
       for (const waiting of batch) waiting.reject(error);
     } finally {
       this.#writing = false;
       if (this.#queue.length > 0) this.#schedule();
-      else for (const resolve of this.#idle.splice(0)) resolve();
+      else this.#settleIdle();
     }
+  }
+
+  /** Releases `batch` once its flush and every earlier one are done; an earlier failure fails it too. */
+  #release(batch: Waiting<I, O>[], written: Flushing<O>): void {
+    this.#flushing++;
+    const done = Promise.all([this.#flushed, written.durable]);
+    this.#flushed = done.catch(() => {});
+    done
+      .then(
+        () => {
+          for (let i = 0; i < batch.length; i++) batch[i]!.resolve(written.results[i]!);
+        },
+        (error: unknown) => {
+          for (const waiting of batch) waiting.reject(error);
+        },
+      )
+      .finally(() => {
+        this.#flushing--;
+        this.#settleIdle();
+      });
   }
 }

@@ -86,7 +86,9 @@ class MemoryAuditLog implements AuditLog {
       const leaf = leafHash(json);
       records.push({ json, leafHash: leaf.toString('hex') });
       frontier.append(leaf);
-      events.push({ ...prepared.event, seq });
+      const stored = prepared.event as StoredEvent;
+      stored.seq = seq;
+      events.push(stored);
     }
     for (const record of records) this.#store.records.push(record);
     this.#frontier = frontier;
@@ -102,9 +104,14 @@ class MemoryAuditLog implements AuditLog {
     if (this.#closed) throw new Error('audit log is closed');
   }
 
-  async append(event: AuditEvent): Promise<StoredEvent> {
-    this.#checkOpen();
-    return this.#queue.submit(prepareEvent(this.#redact(event)));
+  append(event: AuditEvent): Promise<StoredEvent> {
+    // Not async: one promise per append, the queue's, instead of two.
+    try {
+      this.#checkOpen();
+      return this.#queue.submit(prepareEvent(this.#redact(event)));
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
   }
 
   async size(): Promise<number> {

@@ -1,19 +1,25 @@
-// The audit log in SQLite (better-sqlite3): WAL with synchronous=FULL, so a commit is on disk when
-// it returns; group commit, one BEGIN IMMEDIATE … COMMIT per batch of concurrent appends.
+// The audit log in SQLite (better-sqlite3) in WAL mode; group commit, one BEGIN IMMEDIATE … COMMIT
+// per batch of concurrent appends.
+//
+// Durability is that of synchronous=FULL: no append resolves before the WAL holding its commit has
+// been flushed to disk (fdatasync). The flush runs off the main thread, after COMMIT, instead of
+// inside it (the connection uses synchronous=NORMAL, under which SQLite flushes only around its
+// own checkpoints): while the disk flushes one batch, the next batch is written, and the callers of
+// each batch are released once its flush (and every earlier one) has completed.
 //
 // Several processes may open one file. Each batch takes SQLite's write lock (BEGIN IMMEDIATE,
 // waiting up to `busyTimeoutMs`), reads the frontier row under it and assigns seqs from there, so
 // two writers interleave whole batches and never assign a seq twice. A checkpoint is signed under
 // the same lock, so every checkpoint extends the one before it.
 import Database from 'better-sqlite3';
-import { closeSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
+import { closeSync, fdatasync, fstatSync, fsync, mkdirSync, openSync, readSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { MerkleFrontier } from '../merkle/frontier.js';
 import { parseSignerKey, signCheckpoint, type NoteSigner } from '../merkle/checkpoint.js';
 import { leafHash } from '../merkle/tree.js';
 import type { AuditEvent, AuditFilter, AuditLog, Checkpoint, LoggedEvent, StoredEvent } from '../ports.js';
 import { checkRange } from '../audit/filter.js';
-import { GroupCommit } from '../audit/group-commit.js';
+import { GroupCommit, type Flushing } from '../audit/group-commit.js';
 import { leafText, prepareEvent, type PreparedEvent } from '../audit/leaf.js';
 import { createEvidenceRedactor, type EvidenceRedactor } from '../audit/redaction.js';
 import { checkCheckpointEvery, newOrigin, type AuditLogOptions } from '../audit/options.js';
@@ -119,7 +125,8 @@ export async function openSqliteAuditLog(options: SqliteAuditLogOptions = {}): P
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
     const mode = db.pragma('journal_mode = WAL', { simple: true });
     if (mode !== 'wal') throw new Error(`cannot switch to WAL (journal mode is \`${String(mode)}\`)`);
-    db.pragma('synchronous = FULL');
+    // FULL durability comes from the flush after each commit (see above).
+    db.pragma('synchronous = NORMAL');
     migrate(db, file);
     return SqliteAuditLogImpl.create(db, file, options);
   } catch (error) {
@@ -148,6 +155,8 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
   readonly #statements;
   readonly #searches = new Map<string, Database.Statement>();
   #frontier: MerkleFrontier;
+  /** The write-ahead log, opened after the first commit, for flushing it. */
+  #wal: number | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -211,6 +220,7 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
         if (this.#closed) return;
         try {
           this.#checkpointNow();
+          this.#flush().catch(() => {});
         } catch {
           // Retried on the next tick; appends report write failures to their callers.
         }
@@ -267,7 +277,10 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
         leaf,
       );
       frontier.append(leaf);
-      events.push({ ...event, seq });
+      // The prepared event is this log's own copy: it becomes the stored event.
+      const stored = event as StoredEvent;
+      stored.seq = seq;
+      events.push(stored);
     }
     this.#statements.updateFrontier.run(frontier.size, JSON.stringify(frontier.toJSON().hashes));
     const every = this.#options.checkpointEvery?.events;
@@ -278,7 +291,39 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
     return { events, frontier };
   };
 
-  #writeBatch(items: PreparedEvent[]): StoredEvent[] {
+  /** Flushes the WAL (and, the first time, the folder entry that names it) to disk. */
+  #flush(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const done = (error: NodeJS.ErrnoException | null) => {
+        if (error === null) resolve();
+        else {
+          reject(
+            new Error(
+              `audit log \`${this.path}\`: committed events could not be flushed to disk, so they may not survive a crash: ${error.message}`,
+              { cause: error },
+            ),
+          );
+        }
+      };
+      try {
+        if (this.#wal === undefined) {
+          this.#wal = openSync(`${this.path}-wal`, 'r');
+          const folder = openSync(dirname(this.path), 'r');
+          fsync(folder, (error) => {
+            closeSync(folder);
+            if (error !== null) done(error);
+            else fdatasync(this.#wal!, done);
+          });
+          return;
+        }
+        fdatasync(this.#wal, done);
+      } catch (error) {
+        done(error as NodeJS.ErrnoException);
+      }
+    });
+  }
+
+  #writeBatch(items: PreparedEvent[]): Flushing<StoredEvent> {
     let result: WriteResult;
     try {
       // better-sqlite3 rolls the transaction back if the function or the COMMIT throws.
@@ -290,7 +335,7 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
       );
     }
     this.#frontier = result.frontier;
-    return result.events;
+    return { results: result.events, durable: this.#flush() };
   }
 
   #failure(what: string, error: unknown): Error {
@@ -302,9 +347,14 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
     if (this.#closed) throw new Error(`audit log \`${this.path}\` is closed`);
   }
 
-  async append(event: AuditEvent): Promise<StoredEvent> {
-    this.#checkOpen();
-    return this.#queue.submit(prepareEvent(this.#redact(event)));
+  append(event: AuditEvent): Promise<StoredEvent> {
+    // Not async: one promise per append, the queue's, instead of two.
+    try {
+      this.#checkOpen();
+      return this.#queue.submit(prepareEvent(this.#redact(event)));
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
   }
 
   async size(): Promise<number> {
@@ -358,7 +408,9 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
 
   async checkpoint(): Promise<Checkpoint> {
     this.#checkOpen();
-    return this.#checkpointNow();
+    const checkpoint = this.#checkpointNow();
+    await this.#flush();
+    return checkpoint;
   }
 
   #checkpointNow(): Checkpoint {
@@ -408,9 +460,13 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
       if (this.#options.checkpointOnClose !== false) {
         const size = this.#statements.frontierSize.get() as number;
         const signed = (this.#statements.latestCheckpointSize.get() as number | null) ?? 0;
-        if (size > signed) this.#checkpointNow();
+        if (size > signed) {
+          this.#checkpointNow();
+          await this.#flush();
+        }
       }
     } finally {
+      if (this.#wal !== undefined) closeSync(this.#wal);
       this.#db.close();
     }
   }

@@ -2,7 +2,8 @@
 // with `node --import ./ts-register.mjs audit-writer.ts <store> <mode> …`, where the store is an
 // SQLite file or `{"postgres": <pool config>, "keyFile": <path>}`:
 //   load <concurrency>              append forever; print `<seq> <n>` for each acknowledged event
-//   append <count> <concurrency> <tag>   print `ready`, append `count` events tagged `tag`, close, print `done`
+//   append <count> <concurrency> <tag> [go]   print `ready` (with `go`: wait for a line on stdin),
+//                                        append `count` events tagged `tag`, close, print `done`
 // An acknowledgement is printed only after the event's append promise resolved.
 import type { AuditLog } from '../../src/ports.js';
 import { openSqliteAuditLog } from '../../src/sqlite/audit-log.js';
@@ -52,6 +53,11 @@ if (mode === 'load') {
   const [count, concurrency, tag] = [Number(rest[0]), Number(rest[1]), rest[2] ?? 'child'];
   let next = 0;
   process.stdout.write('ready\n');
+  // With `go` as the last argument, wait for a line on stdin first, so several writers start together.
+  if (rest[3] === 'go') {
+    await new Promise((resolve) => process.stdin.once('data', resolve));
+    process.stdin.destroy();
+  }
   const worker = async () => {
     while (next < count) {
       const n = next++;
