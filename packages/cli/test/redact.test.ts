@@ -147,6 +147,15 @@ describe('posture redact', () => {
     expect(err).toMatch(/p\.yaml:4:\d+ error pattern\.invalid: pattern `bad` is refused/);
   });
 
+  it('`posture check` rejects the same pattern with pattern.invalid and the reason', async () => {
+    const policy = "version: 1\ndata:\n  patterns:\n    bad: { pattern: '(a|ab){1,9}c', class: pii }\n";
+    const { code, out } = await run(['check', '--json', 'p.yaml'], '', { 'p.yaml': policy });
+    expect(code).toBe(1);
+    const [problem] = JSON.parse(out);
+    expect(problem).toMatchObject({ code: 'pattern.invalid', severity: 'error', line: 4 });
+    expect(problem.message).toMatch(/exponential time/);
+  });
+
   it('redacts only the classes asked for with --classes', async () => {
     const { out } = await run(['redact', '--classes', 'secrets'], TEXT);
     expect(out).toBe(`deploy with [REDACTED:aws_access_key]\nand mail ${EMAIL} when done\n`);

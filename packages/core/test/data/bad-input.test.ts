@@ -1,3 +1,4 @@
+import { isSafePattern } from 'redos-detector';
 import { describe, expect, it } from 'vitest';
 import { checkPattern, createDetector, loadPolicy, redact } from '../../src/index.js';
 
@@ -179,6 +180,39 @@ describe('custom patterns', () => {
       expect(checkPattern(pattern)).toEqual({ ok: true });
     },
   );
+
+  // redos-detector reads the clock while it works (Date.now for its timeout), so the pure core
+  // does not call it; here it gives a second opinion on the core's own analysis.
+  it('accepts nothing that redos-detector finds unsafe', () => {
+    const candidates = [
+      'EMP-[0-9]{6}',
+      '\\bLDG[A-Z]{2}[0-9]{4}\\b',
+      'acct_[a-f0-9]{24}',
+      '(?:CUST|ORG)-\\d{4,8}',
+      '[A-Z]{2}\\d{2}[ ]?\\d{4}',
+      'a{1,9}a{1,9}',
+      '(a+)+$',
+      '(a|ab){1,9}c',
+      '(x{1,10}){1,10}y',
+      '[a-z]{1,60}[a-z]{1,60}[a-z]{1,60}',
+      '(?:a|b|ab){1,20}',
+      '\\w{1,40}@\\w{1,40}\\.\\w{2,10}',
+      '(?:\\d{1,3}\\.){3}\\d{1,3}',
+    ];
+    const accepted = candidates.filter((p) => checkPattern(p).ok);
+    expect(accepted.length).toBeGreaterThanOrEqual(5);
+    // `hitMaxSteps` means redos-detector could not decide, not that it found backtracking
+    const unsafe = accepted.filter((p) => {
+      const verdict = isSafePattern(p, { unicode: true });
+      return !verdict.safe && verdict.error !== 'hitMaxSteps';
+    });
+    expect(unsafe).toEqual([]);
+    // and it agrees that what the core refuses for backtracking can backtrack
+    for (const p of ['(a+)+$', '(a|ab){1,9}c', '(x{1,10}){1,10}y']) {
+      expect(checkPattern(p).ok).toBe(false);
+      expect(isSafePattern(p, { unicode: true }).safe).toBe(false);
+    }
+  });
 
   it('`posture check` reports a refused pattern as pattern.invalid with the reason and where it is', () => {
     const text = [
