@@ -11,46 +11,8 @@ import {
   type ApprovalQueue,
   type AuditLog,
 } from '@posture/storage';
-import { compare, loadCompiled } from './cases/compare.js';
+import { boundOf, compare, loadCompiled, preApprove } from './cases/compare.js';
 import { loadCases, type Case } from './cases/load.js';
-
-const APPROVER = 'corpus-approver';
-
-/** Approves, in the queue, the exact call a case marks as approved. */
-async function preApprove(queue: ApprovalQueue, c: Case, at: number): Promise<void> {
-  const r = c.request;
-  const call = {
-    agent: r.agent,
-    user: r.user ?? '',
-    tool: r.tool,
-    args_hash: argsHash(r.args ?? {}),
-    session: sessionOf(c),
-  };
-  if (call.user === '') return; // no user, no call to bind: the enforcer denies before approvals
-  const request = await queue.request(
-    {
-      ...call,
-      approvers: [APPROVER],
-      step_up: false,
-      reasons: [],
-      rules: [],
-      expires_at: new Date(at + 3_600_000).toISOString(),
-    },
-    new Date(at),
-  );
-  // The queue may hand back a request the enforcer queued earlier for the same call: decide it as
-  // one of its own approvers, never the requesting user.
-  const groups = request.approvers.filter((a) => a.startsWith('group:')).map((a) => a.slice(6));
-  const by = groups.length > 0 ? APPROVER : (request.approvers.find((a) => a !== call.user) ?? APPROVER);
-  const stepUp = { method: 'corpus', at: new Date(at).toISOString() };
-  const decided = await queue.decide(
-    request.id,
-    { approve: true, by, byGroups: groups, stepUp },
-    new Date(at),
-  );
-  if (!decided.ok && decided.code !== 'not_pending')
-    throw new Error(`could not pre-approve: ${decided.message}`);
-}
 
 /** The core's default when a request names no session: one per agent and user. */
 function sessionOf(c: Case): string {
@@ -84,7 +46,7 @@ async function run(enforcer: Enforcer, c: Case): Promise<Decision> {
       return result.decision;
     case 'denied':
       // Declined when asked: the core's verdict was `confirm`.
-      return asked && result.decision.reasons[0]?.code === 'confirm.declined' ? asked : result.decision;
+      return asked && result.decision.reasons.at(-1)?.code === 'confirm.declined' ? asked : result.decision;
     default:
       throw new Error(`the enforcer did not decide: ${JSON.stringify(result)}`);
   }
@@ -106,7 +68,9 @@ for (const file of loadCases()) {
     file.requests.forEach((c, index) => {
       it(`#${index} ${c.name}`, async () => {
         now = c.at;
-        if (c.request.approval) await preApprove(approvals, c, c.at);
+        if (c.request.approval && c.request.user) {
+          await preApprove(approvals, { ...boundOf(c), session: sessionOf(c) }, c.at);
+        }
         const before = await audit.size();
         const decision = await run(enforcer, c);
         const { actual, wanted } = compare(decision, c.expect);

@@ -1,6 +1,8 @@
 // What a corpus case asserts of a decision, shared by the runners for the core, the SDK and the
 // gateway: each produces a decision its own way and compares it here.
 import { compile, loadPolicy, type CompiledPolicy, type Decision, type PolicyFile } from '@posture/core';
+import { argsHash } from '@posture/sdk';
+import type { ApprovalQueue, BoundCall } from '@posture/storage';
 import type { Case, CaseFile } from './load.js';
 
 function sortedSet(values: readonly string[]): string[] {
@@ -61,3 +63,27 @@ export function loadCasePolicy(file: CaseFile): PolicyFile {
   return policy;
 }
 
+
+const APPROVER = 'corpus-approver';
+
+/** The call a case makes, as an approval binds it (the session is the runner's to say). */
+export function boundOf(c: Case): Omit<BoundCall, 'session'> {
+  return { agent: c.request.agent, user: c.request.user ?? '', tool: c.request.tool, args_hash: argsHash(c.request.args ?? {}) };
+}
+
+/**
+ * What a case's `approval` means to an enforcer: an approved request in the queue, bound to the
+ * exact call. The queue may hand back a request the enforcer queued earlier for the same call:
+ * it is decided as one of its own approvers, never the requesting user, with step-up proof.
+ */
+export async function preApprove(queue: ApprovalQueue, call: BoundCall, at: number): Promise<void> {
+  const request = await queue.request(
+    { ...call, approvers: [APPROVER], step_up: false, reasons: [], rules: [], expires_at: new Date(at + 3_600_000).toISOString() },
+    new Date(at),
+  );
+  const groups = request.approvers.filter((a) => a.startsWith('group:')).map((a) => a.slice(6));
+  const by = groups.length > 0 ? APPROVER : (request.approvers.find((a) => a !== call.user) ?? APPROVER);
+  const stepUp = { method: 'corpus', at: new Date(at).toISOString() };
+  const decided = await queue.decide(request.id, { approve: true, by, byGroups: groups, stepUp }, new Date(at));
+  if (!decided.ok && decided.code !== 'not_pending') throw new Error(`could not pre-approve: ${decided.message}`);
+}

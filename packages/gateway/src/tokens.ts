@@ -247,7 +247,10 @@ export class TokenVerifier {
     const user = oidc
       ? claim(payload, oidc.claims?.user, ['sub'])
       : (payload.act as { sub?: unknown } | undefined)?.sub;
+    // In the core's order: the agent first, then the user it acts for.
     if (typeof agent !== 'string' || agent === '') return fail('the token names no agent');
+    const declared = this.#options.policy.agents.get(agent);
+    if (!declared) return fail(`agent \`${agent}\` is not declared in the policy`);
     if (typeof user !== 'string' || user === '') return fail('the token names no user the agent acts for');
     const exp = payload.exp!;
     const iat = payload.iat!;
@@ -257,8 +260,7 @@ export class TokenVerifier {
     if (!jti) return fail('the token has no `jti`');
     if (this.#revoked.has(jti)) return fail('the token is revoked');
 
-    const declared = this.#options.policy.agents.get(agent);
-    if (!declared) return fail(`agent \`${agent}\` is not declared in the policy`);
+    if (!this.#options.policy.users.has(user)) return fail(`user \`${user}\` is not declared in the policy`);
     if (!declared.runBy.has(user)) {
       return fail(`user \`${user}\` may not run agent \`${agent}\``);
     }

@@ -392,7 +392,13 @@ class PipelineEnforcer implements Enforcer {
     message?: string,
   ): Promise<CallResult> {
     const reason: Reason = { code, message: message ?? DENIAL_MESSAGES[code] ?? code };
-    const decision: Decision = { decision: 'deny', rules: from.rules, reasons: [reason], obligations: {} };
+    // The reasons that led here stay on record, followed by why the call was refused after all.
+    const decision: Decision = {
+      decision: 'deny',
+      rules: from.rules,
+      reasons: [...from.reasons, reason],
+      obligations: {},
+    };
     return this.#recordDecision(call, hash, started, decision, options, undefined);
   }
 

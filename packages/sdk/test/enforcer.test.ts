@@ -357,7 +357,7 @@ describe('enforcer', () => {
         },
       });
       for (const result of [declined, failed]) {
-        expect(result.status === 'denied' && result.decision.reasons[0]!.code).toBe('confirm.declined');
+        expect(result.status === 'denied' && result.decision.reasons.at(-1)!.code).toBe('confirm.declined');
       }
       expect(tickets.received).toEqual([]);
       expect((await events()).map((e) => e.outcome)).toEqual(['denied', 'denied']);
