@@ -25,6 +25,7 @@ import { createEvidenceRedactor, type EvidenceRedactor } from '../audit/redactio
 import { checkCheckpointEvery, newOrigin, type AuditLogOptions } from '../audit/options.js';
 import { loadOrCreateSignerKey } from '../audit/signer-key-file.js';
 import { migrate } from './migrations.js';
+import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.js';
 
 export interface SqliteAuditLogOptions extends AuditLogOptions {
   /** The database file (default `.posture/posture.db` in the working directory). */
@@ -157,6 +158,7 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
   #frontier: MerkleFrontier;
   /** The write-ahead log, opened after the first commit, for flushing it. */
   #wal: number | undefined;
+  readonly #checkpointer: WalCheckpointer;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -212,6 +214,11 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
       ),
     };
     this.#frontier = this.#loadFrontier();
+    this.#checkpointer = startWalCheckpointer(
+      db,
+      file,
+      Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000)),
+    );
     this.#redact = createEvidenceRedactor(options.redaction);
     this.#queue = new GroupCommit((items) => this.#writeBatch(items), options.maxBatch ?? 1000);
     const ms = options.checkpointEvery?.ms;
@@ -466,6 +473,7 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
         }
       }
     } finally {
+      await this.#checkpointer.stop();
       if (this.#wal !== undefined) closeSync(this.#wal);
       this.#db.close();
     }
