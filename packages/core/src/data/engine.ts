@@ -794,8 +794,9 @@ const FILE_EXTENSIONS = new Set([
 ]);
 
 function scanAt(s: string, h: Hits): void {
-  const schemes = new Schemes(s);
   let at = s.indexOf('@');
+  if (at < 0) return;
+  const schemes = new Schemes(s);
   while (at >= 0) {
     const end = urlPassword(s, at, schemes, h);
     at = s.indexOf('@', end > at ? end : email(s, at, h));
@@ -979,9 +980,7 @@ function scanAssignments(s: string, h: Hits): void {
     const quote = s.charCodeAt(p);
     if (quote === 34 || quote === 39) p--;
     if (p < 0 || IDENT[s.charCodeAt(p)] !== 1) continue;
-    let ka = p;
-    while (ka > 0 && IDENT[s.charCodeAt(ka - 1)] === 1 && p - ka < 64) ka--;
-    const k = keywordIn(s, ka, p + 1);
+    const k = keywordBefore(s, p);
     if (k < 0) continue;
     const end = assignment(s, k, k + keywordLength, h);
     if (end > resume) resume = end;
@@ -990,38 +989,46 @@ function scanAssignments(s: string, h: Hits): void {
 
 let keywordLength = 0;
 
-/** The offset of the first of pass, pwd, secret, token, auth, cred, key (any case) in `s[a, b)`, or -1. */
-function keywordIn(s: string, a: number, b: number): number {
-  for (let j = a; j < b; j++) {
+/**
+ * Walking back over the identifier that ends at `p` (at most 64 characters), the start of a
+ * keyword in it — pass, pwd, secret, token, auth, cred, key, in any case — or -1. One backward
+ * walk: each keyword is recognised by its last letter.
+ */
+function keywordBefore(s: string, p: number): number {
+  const min = Math.max(0, p - 64);
+  for (let j = p; j >= min; j--) {
+    const c = s.charCodeAt(j);
+    if (IDENT[c] !== 1) return -1;
     let word: string;
-    switch (s.charCodeAt(j) | 32) {
-      case 112: // p
-        word = (s.charCodeAt(j + 1) | 32) === 119 ? 'pwd' : 'pass';
+    switch (c | 32) {
+      case 115: // s
+        word = 'pass';
         break;
-      case 115:
+      case 100: // d
+        word = (s.charCodeAt(j - 1) | 32) === 119 ? 'pwd' : 'cred';
+        break;
+      case 116: // t
         word = 'secret';
         break;
-      case 116:
+      case 110: // n
         word = 'token';
         break;
-      case 97:
+      case 104: // h
         word = 'auth';
         break;
-      case 99:
-        word = 'cred';
-        break;
-      case 107:
+      case 121: // y
         word = 'key';
         break;
       default:
         continue;
     }
-    if (j + word.length > b) continue;
-    let m = 1;
-    while (m < word.length && (s.charCodeAt(j + m) | 32) === word.charCodeAt(m)) m++;
-    if (m === word.length) {
-      keywordLength = m;
-      return j;
+    const start = j - word.length + 1;
+    if (start < 0) continue;
+    let m = 0;
+    while (m < word.length - 1 && (s.charCodeAt(start + m) | 32) === word.charCodeAt(m)) m++;
+    if (m === word.length - 1) {
+      keywordLength = word.length;
+      return start;
     }
   }
   return -1;
