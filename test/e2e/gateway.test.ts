@@ -1,32 +1,15 @@
 // The gateway end to end: the MCP SDK's Client over Streamable HTTP → Posture → the npm registry's
 // server-everything over stdio, with a real SQLite audit log and approvals queue.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compile, loadPolicy, type PolicyFile } from '@posture/core';
-import {
-  Gateway,
-  TokenAuthority,
-  TokenVerifier,
-  loadOrCreateSigningKey,
-  serveHttp,
-  type RunningGateway,
-} from '@posture/gateway';
-import {
-  openSqliteApprovalQueue,
-  openSqliteAuditLog,
-  verifyLog,
-  type ApprovalQueue,
-  type SqliteAuditLog,
-} from '@posture/storage';
+import { TokenAuthority, loadOrCreateSigningKey, type Gateway } from '@posture/gateway';
+import { verifyLog, type ApprovalQueue, type SqliteAuditLog } from '@posture/storage';
+import { AUDIENCE, INITIALIZE, startGateway, type TestGateway } from './support/gateway.js';
 
 const require = createRequire(import.meta.url);
 const EVERYTHING = require.resolve('@modelcontextprotocol/server-everything/dist/index.js');
-const AUDIENCE = 'urn:posture:test-gateway';
 const FAKE_KEY = 'AKIAZ7Q3MEXR4NXW2BTA';
 
 const POLICY = `
@@ -63,85 +46,22 @@ data:
       block: [secrets]
 `;
 
-function policyFile(): PolicyFile {
-  const loaded = loadPolicy(POLICY, 'posture.yaml');
-  if (!loaded.policy)
-    throw new Error(loaded.problems.map((p) => `${p.line}:${p.column} ${p.message}`).join('\n'));
-  return loaded.policy;
-}
-
-let dir: string;
+let t: TestGateway;
 let audit: SqliteAuditLog;
 let approvals: ApprovalQueue;
 let gateway: Gateway;
-let running: RunningGateway;
-let authority: TokenAuthority;
-const clients: Client[] = [];
-
-async function token(agent = 'helper', user = 'alice', ttlMs = 10 * 60_000, now?: number) {
-  return authority.issue({ agent, user, ttlMs, ...(now ? { now } : {}) });
-}
-
-async function connect(bearer?: string, headers: Record<string, string> = {}): Promise<Client> {
-  const client = new Client({ name: 'e2e', version: '1' });
-  const transport = new StreamableHTTPClientTransport(new URL(running.url), {
-    requestInit: { headers: { ...(bearer ? { authorization: `Bearer ${bearer}` } : {}), ...headers } },
-  });
-  await client.connect(transport);
-  clients.push(client);
-  return client;
-}
-
-/** A raw POST, to see status codes and headers the SDK client hides. */
-async function post(body: unknown, headers: Record<string, string>) {
-  const response = await fetch(running.url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      ...headers,
-    },
-    body: JSON.stringify(body),
-  });
-  return {
-    status: response.status,
-    auth: response.headers.get('www-authenticate'),
-    text: await response.text(),
-  };
-}
-
-const INITIALIZE = {
-  jsonrpc: '2.0',
-  id: 1,
-  method: 'initialize',
-  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
-};
+let dir: string;
+const token = (...args: Parameters<TestGateway['token']>) => t.token(...args);
+const connect = (bearer?: string) => t.connect(bearer);
+const post = (body: unknown, headers: Record<string, string>) => t.post(body, headers);
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'posture-gateway-'));
-  const db = join(dir, 'posture.db');
-  audit = await openSqliteAuditLog({ path: db });
-  approvals = openSqliteApprovalQueue(db);
-  const policy = policyFile();
-  gateway = new Gateway({ policy, audit, approvals, approvalWaitMs: 0 });
-  await gateway.start();
-  const key = await loadOrCreateSigningKey(join(dir, 'token-key.json'));
-  authority = new TokenAuthority({ key, audience: AUDIENCE });
-  const tokens = new TokenVerifier({
-    audience: AUDIENCE,
-    own: { issuer: authority.issuer, jwks: authority.jwks },
-    policy: compile(policy),
-  });
-  running = await serveHttp({ gateway, tokens, resource: AUDIENCE });
+  t = await startGateway(POLICY);
+  ({ audit, approvals, gateway, dir } = t);
 }, 30_000);
 
 afterAll(async () => {
-  for (const client of clients) await client.close().catch(() => {});
-  await running?.close();
-  await gateway?.close();
-  await audit?.close();
-  await approvals?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await t?.close();
 });
 
 describe('gateway over Streamable HTTP', () => {
@@ -244,7 +164,7 @@ describe('gateway authentication', () => {
       /^Bearer resource_metadata="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource"/,
     );
     const metadata = await (
-      await fetch(new URL('/.well-known/oauth-protected-resource', running.url))
+      await fetch(new URL('/.well-known/oauth-protected-resource', t.running.url))
     ).json();
     expect(metadata).toMatchObject({ resource: AUDIENCE, bearer_methods_supported: ['header'] });
   });

@@ -12,6 +12,7 @@ import {
 import type { AddressInfo } from 'node:net';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Gateway } from './gateway.js';
+import { readMessage } from './body.js';
 import type { TokenClaims, TokenVerifier } from './tokens.js';
 
 export interface HttpOptions {
@@ -92,6 +93,13 @@ export async function serveHttp(options: HttpOptions): Promise<RunningGateway> {
     if (!checked.ok) return unauthorized(res, checked.description, checked.error);
     const claims = checked.claims;
 
+    let parsed: unknown;
+    if (req.method === 'POST') {
+      const body = await readMessage(req, maxBody);
+      if (!body.ok) return plain(res, body.status, body.message, body.code);
+      parsed = body.message;
+    }
+
     const sessionId = req.headers['mcp-session-id'];
     if (typeof sessionId === 'string') {
       const session = sessions.get(sessionId);
@@ -101,11 +109,17 @@ export async function serveHttp(options: HttpOptions): Promise<RunningGateway> {
         return unauthorized(res, 'the token did not open this session');
       }
       session.lastSeen = Date.now();
-      await session.transport.handleRequest(req, res);
+      await session.transport.handleRequest(req, res, parsed);
       return;
     }
 
-    if (req.method !== 'POST') return plain(res, 400, 'a session starts with an initialize request (POST)');
+    if (req.method !== 'POST' || (parsed as { method?: unknown }).method !== 'initialize') {
+      return plain(
+        res,
+        400,
+        'a session starts with an initialize request (POST) and carries its Mcp-Session-Id after',
+      );
+    }
     // A new session: the token opens at most one (a second initialize with it is a replay).
     const id = randomUUID();
     if (!options.tokens.bind(claims, id))
@@ -124,7 +138,7 @@ export async function serveHttp(options: HttpOptions): Promise<RunningGateway> {
     transport.onclose = () => sessions.delete(id);
     const server = options.gateway.serverFor({ agent: claims.agent, user: claims.user, session: id });
     await server.connect(transport);
-    await transport.handleRequest(req, res);
+    await transport.handleRequest(req, res, parsed);
   };
 
   const http: HttpServer = createServer((req, res) => {

@@ -23,6 +23,7 @@ import type {
 } from '@posture/storage';
 import { argsHash } from './args-hash.js';
 import { EvidenceRedactor } from './evidence.js';
+import { InputSchemas } from './input-schema.js';
 
 /** One tool call, as an adapter hands it over. */
 export interface ToolCall {
@@ -114,6 +115,7 @@ class PipelineEnforcer implements Enforcer {
   readonly #clock: () => number;
   readonly #redactor: EvidenceRedactor;
   readonly #failOpenReads: boolean;
+  readonly #schemas = new InputSchemas();
   /** Set while the audit log refuses writes: when it began, and what ran or was refused meanwhile. */
   #outage: { since: string; error: string; unlogged: number; refused: number } | undefined;
 
@@ -153,6 +155,15 @@ class PipelineEnforcer implements Enforcer {
       ...(call.labels ? { labels: call.labels } : {}),
     };
     let decision = decide(request, this.policy, this.#state, { now: started });
+    if (decision.decision !== 'deny') {
+      const tool = this.policy.catalog.get(call.tool);
+      const misfit = this.#schemas.checkFor(tool?.inputSchema)?.(call.args);
+      if (misfit !== undefined && tool) {
+        const rule = `servers.${tool.server}.tools.${tool.name}`;
+        const refused: Decision = { ...decision, rules: [rule] };
+        return this.#deny(call, hash, started, { ...refused, reasons: [] }, 'args.invalid', options, misfit);
+      }
+    }
     let approvalId: string | undefined;
     let exceptionId: string | undefined;
     const bound = {
