@@ -3,7 +3,9 @@
 // on plain in-process state (the ceiling) and, as the floor of any shared limiter, a bare Redis
 // fixed-window counter (one MULTI of INCR + PEXPIRE per call: one round trip, no exactness
 // across windows, no sessions, no loop detection).
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { compile, createMemoryState, decide, loadPolicy, stateKeys } from '../../packages/core/dist/index.js';
@@ -12,7 +14,7 @@ import {
   openPostgresCounters,
   openRedisCounters,
 } from '../../packages/storage/dist/index.js';
-import { format } from '../lib.js';
+import { BENCH_DIR, format } from '../lib.js';
 
 export const description =
   'stateful decide() through Counters.transact: memory vs Redis vs PostgreSQL, with plain state and a bare Redis counter';
@@ -65,6 +67,39 @@ async function drive(call, seconds) {
   const t0 = performance.now();
   await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
   return { calls: latencies.length, ms: performance.now() - t0, latencies };
+}
+
+/** Runs `processes` workers on one store location at once; returns their summed figures. */
+async function several(backend, where, processes) {
+  const startAt = Date.now() + 1000;
+  const worker = join(BENCH_DIR, 'suites/counters/worker.js');
+  const runs = Array.from(
+    { length: processes },
+    () =>
+      new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, [
+          worker,
+          backend,
+          where,
+          String(SECONDS),
+          String(IN_FLIGHT),
+          String(startAt),
+        ]);
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (chunk) => (out += chunk));
+        child.stderr.on('data', (chunk) => (err += chunk));
+        child.on('close', (code) =>
+          code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`worker failed: ${err}`)),
+        );
+      }),
+  );
+  const results = await Promise.all(runs);
+  return {
+    calls: results.reduce((sum, r) => sum + r.calls, 0),
+    errors: results.reduce((sum, r) => sum + r.errors, 0),
+    ms: Math.max(...results.map((r) => r.ms)),
+  };
 }
 
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
@@ -165,6 +200,47 @@ export async function run(report) {
         by['Counters, Redis'],
       );
     }
+
+    // Several gateways on one store: every transaction writes a record every process shares.
+    const rows = [];
+    for (const processes of [1, 2, 4]) {
+      for (const backend of ['redis', 'postgres']) {
+        const where = backend === 'redis' ? `${run}hot-${processes}:` : `${schema}`;
+        const store =
+          backend === 'redis' ? await openRedisCounters({ url: REDIS_URL, prefix: where }) : stores.postgres;
+        if (backend === 'postgres') await admin.query(`TRUNCATE ${schema}.posture_counters`);
+        const result = await several(backend, where, processes);
+        const hot = await store.transact(
+          { session: undefined, rates: [{ key: 'hot', windowMs: 60_000 }] },
+          Date.now(),
+          (state) => state.rateLog('hot').times[0] ?? 0,
+        );
+        if (backend === 'redis') await store.close();
+        if (hot !== result.calls)
+          throw new Error(
+            `${backend}: the shared record counts ${hot}, the workers committed ${result.calls}`,
+          );
+        rows.push({
+          backend,
+          processes,
+          perSecond: (result.calls / result.ms) * 1000,
+          errors: result.errors,
+          committed: result.calls,
+          hot,
+        });
+      }
+    }
+    report.heading(
+      `several processes, ${IN_FLIGHT} in flight each, every transaction writes one record all share`,
+    );
+    report.table(rows, [
+      ['store', (row) => (row.backend === 'redis' ? 'Redis' : 'PostgreSQL')],
+      ['processes', (row) => row.processes],
+      ['transactions/s', (row) => format.count(row.perSecond)],
+      ['failed (attempts used up)', (row) => row.errors],
+      ['shared record / commits', (row) => `${row.hot} / ${row.committed}`],
+    ]);
+    report.set('several_processes', rows);
   } finally {
     await Promise.all(Object.values(stores).map((store) => store.close()));
     let cursor = '0';

@@ -1,16 +1,21 @@
 // What every Counters backend shares: the records a transaction names, a snapshot DecisionState
-// over their loaded JSON, and the optimistic load → decide → compare-and-set loop with bounded,
-// jittered retries. Backends supply only `load` and `commit`.
+// over their loaded JSON, and the optimistic load → decide → compare-and-set loop with jittered
+// retries that, if other processes keep winning, ends with one attempt in the store's turn, which
+// no other process can commit during: so a transaction does not starve. Backends supply `load`,
+// `commit` and `exclusive`.
 import type { DecisionState, RateLog, SessionState, StateKeys } from '@posture/core';
 
 export const DEFAULT_SESSION_TTL_MS = 24 * 60 * 60 * 1000;
-export const DEFAULT_MAX_ATTEMPTS = 16;
+export const DEFAULT_OPTIMISTIC_ATTEMPTS = 4;
 
 export interface CountersOptions {
   /** How long an idle session's record (calls, labels, history) is kept; 24 h unless set. */
   sessionTtlMs?: number;
-  /** Attempts at a transaction that keeps conflicting with other processes before it fails; 16. */
-  maxAttempts?: number;
+  /**
+   * Optimistic attempts at a transaction that other processes' commits keep invalidating before
+   * it takes the store's turn (one exclusive attempt that cannot conflict); 4 unless set.
+   */
+  optimisticAttempts?: number;
 }
 
 /** One record a transaction names: its storage id, and how long it lives after a write. */
@@ -55,14 +60,14 @@ export function expiryOf(now: number, spec: RecordSpec): number {
 
 export function checkOptions(options: CountersOptions): Required<CountersOptions> {
   const sessionTtlMs = options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
-  const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  const optimisticAttempts = options.optimisticAttempts ?? DEFAULT_OPTIMISTIC_ATTEMPTS;
   if (!Number.isInteger(sessionTtlMs) || sessionTtlMs < 1) {
     throw new Error(`\`sessionTtlMs\` must be a positive integer, not \`${sessionTtlMs}\``);
   }
-  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
-    throw new Error(`\`maxAttempts\` must be a positive integer, not \`${maxAttempts}\``);
+  if (!Number.isInteger(optimisticAttempts) || optimisticAttempts < 1) {
+    throw new Error(`\`optimisticAttempts\` must be a positive integer, not \`${optimisticAttempts}\``);
   }
-  return { sessionTtlMs, maxAttempts };
+  return { sessionTtlMs, optimisticAttempts };
 }
 
 function isNumberArray(value: unknown): value is number[] {
@@ -177,8 +182,8 @@ export function openSnapshot(
   };
 }
 
-/** What an asynchronous backend does: read records at one instant, and compare-and-set them. */
-export interface CounterDriver<V> {
+/** Reading records at one instant, and compare-and-setting them. */
+export interface RecordAccess<V> {
   /** The records, in the order given, as of one instant (a single atomic read), live as of `now`. */
   load(specs: readonly RecordSpec[], now: number): Promise<Array<Loaded<V>>>;
   /**
@@ -188,6 +193,16 @@ export interface CounterDriver<V> {
   commit(
     writes: ReadonlyArray<{ spec: RecordSpec; version: V; json: string; expiresAt: number }>,
   ): Promise<boolean>;
+}
+
+/** What an asynchronous backend does. */
+export interface CounterDriver<V> extends RecordAccess<V> {
+  /**
+   * Runs `body` in the store's turn: while it runs, no other process's commit succeeds (they wait
+   * or conflict), so a load and commit inside it cannot conflict. For a transaction that lost
+   * every optimistic attempt; rare, so it may cost more round trips.
+   */
+  exclusive<T>(body: (access: RecordAccess<V>) => Promise<T>): Promise<T>;
 }
 
 const NO_STATE: DecisionState = {
@@ -270,34 +285,38 @@ export class TransactionQueue<V> {
       latest = Math.max(latest, pending.now);
     }
     const failed = new Map<Pending, unknown>();
+    const attempt = async (access: RecordAccess<V>) => {
+      const loaded = await access.load(specs, earliest);
+      const { snapshot, results } = this.apply(batch, specs, loaded, failed);
+      const writes = snapshot.writes();
+      const committed =
+        writes === undefined ||
+        (await access.commit(
+          writes.map(({ index, json }) => ({
+            spec: specs[index]!,
+            version: loaded[index]!.version,
+            json,
+            expiresAt: expiryOf(latest, specs[index]!),
+          })),
+        ));
+      return committed ? results : undefined;
+    };
     try {
-      for (let attempt = 0; attempt < this.options.maxAttempts; attempt++) {
-        if (attempt > 0) await sleep(Math.random() * Math.min(2 ** attempt, 50));
-        const loaded = await this.driver.load(specs, earliest);
-        const { snapshot, results } = this.apply(batch, specs, loaded, failed);
-        const writes = snapshot.writes();
-        const committed =
-          writes === undefined ||
-          (await this.driver.commit(
-            writes.map(({ index, json }) => ({
-              spec: specs[index]!,
-              version: loaded[index]!.version,
-              json,
-              expiresAt: expiryOf(latest, specs[index]!),
-            })),
-          ));
-        if (committed) {
-          for (const pending of batch) {
-            if (failed.has(pending)) pending.reject(failed.get(pending));
-            else pending.resolve(results.get(pending));
-          }
-          return;
-        }
+      let results: Map<Pending, unknown> | undefined;
+      for (let tries = 0; tries < this.options.optimisticAttempts && !results; tries++) {
+        if (tries > 0) await sleep(Math.random() * 2 ** tries);
+        results = await attempt(this.driver);
       }
-      const conflict = new Error(
-        `counters: \`${this.options.maxAttempts}\` attempts conflicted with other writers on ${specs.map((spec) => `\`${spec.id}\``).join(', ')}`,
-      );
-      for (const pending of batch) pending.reject(failed.get(pending) ?? conflict);
+      results ??= await this.driver.exclusive(attempt);
+      if (!results) {
+        const named = specs.slice(0, 3).map((spec) => `\`${spec.id}\``);
+        if (specs.length > 3) named.push(`${specs.length - 3} more`);
+        throw new Error(`counters: a commit in the store's turn conflicted on ${named.join(', ')}`);
+      }
+      for (const pending of batch) {
+        if (failed.has(pending)) pending.reject(failed.get(pending));
+        else pending.resolve(results.get(pending));
+      }
     } catch (error) {
       for (const pending of batch) pending.reject(failed.get(pending) ?? error);
     }

@@ -104,7 +104,11 @@ export {
 } from './postgres/approval-queue.js';
 
 export type { Counters } from './ports.js';
-export { DEFAULT_MAX_ATTEMPTS, DEFAULT_SESSION_TTL_MS, type CountersOptions } from './counter-records.js';
+export {
+  DEFAULT_OPTIMISTIC_ATTEMPTS,
+  DEFAULT_SESSION_TTL_MS,
+  type CountersOptions,
+} from './counter-records.js';
 export { createMemoryCounters, type MemoryCountersOptions } from './memory/counters.js';
 export { DEFAULT_REDIS_PREFIX, openRedisCounters, type RedisCountersOptions } from './redis/counters.js';
 export { openPostgresCounters, type PostgresCountersOptions } from './postgres/counters.js';

@@ -1,6 +1,7 @@
 // The Counters contract on Redis, under a key prefix of its own made for this run and deleted
 // after. Needs a server (REDIS_URL, default the local one); without one the suite is skipped with
 // the reason printed, except in CI, where it fails.
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,6 +32,7 @@ if (skip) console.warn(`skipping the Redis counters tests: cannot reach ${REDIS_
 describe.skipIf(skip)('redis counters', () => {
   const run = `posture-test-${randomBytes(6).toString('hex')}:`;
   let locations = 0;
+  let interferences = 0;
   let admin: Redis;
 
   beforeAll(async () => {
@@ -58,7 +60,13 @@ describe.skipIf(skip)('redis counters', () => {
         child: {
           module: new URL('../src/redis/counters.ts', import.meta.url).href,
           opener: 'openRedisCounters',
-          args: [{ url: REDIS_URL, prefix }],
+          // One optimistic attempt: the children take the store's turn often, and must still agree.
+          args: [{ url: REDIS_URL, prefix, optimisticAttempts: 1 }],
+        },
+        interfere: (id, json) => {
+          // A version the store's own counter will not reach in a test, and a day of life.
+          const value = `${1e12 + ++interferences} ${Date.UTC(2100, 0)} ${json}`;
+          execFileSync('redis-cli', ['-u', REDIS_URL, 'SET', `${prefix}${id}`, value], { stdio: 'ignore' });
         },
       };
     },

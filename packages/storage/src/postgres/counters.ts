@@ -4,6 +4,8 @@
 // updates each row only if it still has the version it was loaded with — or inserts it if it was
 // absent — and raises `serialization_failure` (40001) otherwise, so the whole call rolls back and
 // the transaction runs again. Rows are written in one global order, so commits cannot deadlock.
+// A transaction that keeps losing takes the store's turn: an exclusive advisory lock, in a
+// transaction of its own, that every commit's shared lock waits for.
 import type { DecisionState, StateKeys } from '@posture/core';
 import pg from 'pg';
 import type { Counters } from '../ports.js';
@@ -12,6 +14,7 @@ import {
   checkOptions,
   type CounterDriver,
   type CountersOptions,
+  type RecordSpec,
 } from '../counter-records.js';
 
 /**
@@ -35,6 +38,33 @@ const MIGRATIONS: readonly string[] = [
      next_version bigint := nextval('posture_counters_version');
      written integer;
    BEGIN
+     FOR i IN 1 .. cardinality(ids) LOOP
+       IF versions[i] = 0 THEN
+         INSERT INTO posture_counters (id, version, data, expires_at)
+           VALUES (ids[i], next_version, datas[i], expires[i])
+           ON CONFLICT (id) DO NOTHING;
+       ELSE
+         UPDATE posture_counters SET version = next_version, data = datas[i], expires_at = expires[i]
+           WHERE id = ids[i] AND version = versions[i];
+       END IF;
+       GET DIAGNOSTICS written = ROW_COUNT;
+       IF written = 0 THEN
+         RAISE EXCEPTION 'posture counters record % changed concurrently', ids[i]
+           USING ERRCODE = 'serialization_failure';
+       END IF;
+     END LOOP;
+     RETURN next_version;
+   END
+   $$;`,
+  // The store's turn: every commit takes the turn lock shared, the starving one takes it exclusive.
+  `CREATE OR REPLACE FUNCTION posture_counters_commit(ids text[], versions bigint[], datas text[], expires bigint[])
+   RETURNS bigint LANGUAGE plpgsql AS $$
+   DECLARE
+     next_version bigint;
+     written integer;
+   BEGIN
+     PERFORM pg_advisory_xact_lock_shared(hashtext('posture_counters_turn'));
+     next_version := nextval('posture_counters_version');
      FOR i IN 1 .. cardinality(ids) LOOP
        IF versions[i] = 0 THEN
          INSERT INTO posture_counters (id, version, data, expires_at)
@@ -80,49 +110,74 @@ export async function openPostgresCounters(options: PostgresCountersOptions): Pr
   let commits = 0;
   let sweeping: Promise<unknown> | undefined;
 
-  const driver: CounterDriver<string> = {
-    async load(specs, now) {
-      const ids = specs.map((spec) => spec.id);
-      const { rows } = await pool.query<{ id: string; version: string; data: string; expires_at: string }>(
-        'SELECT id, version, data, expires_at FROM posture_counters WHERE id = ANY($1::text[])',
-        [ids],
+  const load = async (client: pg.Pool | pg.PoolClient, specs: readonly RecordSpec[], now: number) => {
+    const ids = specs.map((spec) => spec.id);
+    const { rows } = await client.query<{ id: string; version: string; data: string; expires_at: string }>(
+      'SELECT id, version, data, expires_at FROM posture_counters WHERE id = ANY($1::text[])',
+      [ids],
+    );
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    return specs.map((spec) => {
+      const row = byId.get(spec.id);
+      if (!row) return { json: undefined, version: '0' };
+      // An expired row reads as empty but keeps its version, so the commit updates it in place.
+      return { json: Number(row.expires_at) > now ? row.data : undefined, version: row.version };
+    });
+  };
+  const commit = async (
+    client: pg.Pool | pg.PoolClient,
+    writes: Parameters<CounterDriver<string>['commit']>[0],
+  ): Promise<boolean> => {
+    try {
+      await client.query(
+        'SELECT posture_counters_commit($1::text[], $2::bigint[], $3::text[], $4::bigint[])',
+        [
+          writes.map((write) => write.spec.id),
+          writes.map((write) => write.version),
+          writes.map((write) => write.json),
+          writes.map((write) => write.expiresAt),
+        ],
       );
-      const byId = new Map(rows.map((row) => [row.id, row]));
-      return specs.map((spec) => {
-        const row = byId.get(spec.id);
-        if (!row) return { json: undefined, version: '0' };
-        // An expired row reads as empty but keeps its version, so the commit updates it in place.
-        return { json: Number(row.expires_at) > now ? row.data : undefined, version: row.version };
-      });
-    },
-    async commit(writes) {
+    } catch (error) {
+      if ((error as { code?: string }).code === '40001') return false;
+      throw error;
+    }
+    if (++commits >= sweepEvery && !sweeping) {
+      commits = 0;
+      const now = writes[0]!.expiresAt - writes[0]!.spec.ttlMs;
+      sweeping = pool
+        .query(
+          `DELETE FROM posture_counters WHERE id IN
+             (SELECT id FROM posture_counters WHERE expires_at <= $1 LIMIT 10000)`,
+          [now],
+        )
+        .catch(() => {})
+        .finally(() => (sweeping = undefined));
+    }
+    return true;
+  };
+
+  const driver: CounterDriver<string> = {
+    load: (specs, now) => load(pool, specs, now),
+    commit: (writes) => commit(pool, writes),
+    async exclusive(body) {
+      const client = await pool.connect();
       try {
-        await pool.query(
-          'SELECT posture_counters_commit($1::text[], $2::bigint[], $3::text[], $4::bigint[])',
-          [
-            writes.map((write) => write.spec.id),
-            writes.map((write) => write.version),
-            writes.map((write) => write.json),
-            writes.map((write) => write.expiresAt),
-          ],
-        );
+        await client.query('BEGIN');
+        // Waits for commits in flight; commits asked for from now on wait for this transaction.
+        await client.query(`SELECT pg_advisory_xact_lock(hashtext('posture_counters_turn'))`);
+        const result = await body({
+          load: (specs, now) => load(client, specs, now),
+          commit: (writes) => commit(client, writes),
+        });
+        await client.query('COMMIT');
+        return result;
       } catch (error) {
-        if ((error as { code?: string }).code === '40001') return false;
+        await client.query('ROLLBACK').catch(() => {});
         throw error;
+      } finally {
+        client.release();
       }
-      if (++commits >= sweepEvery && !sweeping) {
-        commits = 0;
-        const now = writes[0]!.expiresAt - writes[0]!.spec.ttlMs;
-        sweeping = pool
-          .query(
-            `DELETE FROM posture_counters WHERE id IN
-               (SELECT id FROM posture_counters WHERE expires_at <= $1 LIMIT 10000)`,
-            [now],
-          )
-          .catch(() => {})
-          .finally(() => (sweeping = undefined));
-      }
-      return true;
     },
   };
   const transactions = new TransactionQueue(driver, settings);

@@ -27,6 +27,11 @@ export interface CountersLocation {
   open(options?: CountersOptions): Promise<Counters>;
   /** How a separate Node process opens this location: module URL, opener, arguments (JSON). */
   child?: { module: string; opener: string; args: unknown[] };
+  /**
+   * Shared backends: synchronously, as another process would, commits a new version of the record
+   * with this id (`r:"key"`), holding `json` — so a transaction running meanwhile conflicts.
+   */
+  interfere?: (id: string, json: string) => void;
 }
 
 export interface CountersBackend {
@@ -348,10 +353,30 @@ export function defineCountersContract(backend: CountersBackend): void {
       await expect(location.open({ sessionTtlMs: 0 })).rejects.toThrow(
         '`sessionTtlMs` must be a positive integer, not `0`',
       );
-      await expect(location.open({ maxAttempts: 1.5 })).rejects.toThrow(
-        '`maxAttempts` must be a positive integer, not `1.5`',
+      await expect(location.open({ optimisticAttempts: 1.5 })).rejects.toThrow(
+        '`optimisticAttempts` must be a positive integer, not `1.5`',
       );
     });
+
+    if (backend.shared)
+      it("commits in the store's turn when other processes win every optimistic attempt", async () => {
+        const counters = await open({ optimisticAttempts: 2 });
+        const keys = rateKeys('contended', HOUR);
+        let runs = 0;
+        const ran = await counters.transact(keys, T0, (state) => {
+          const log = state.rateLog('contended');
+          runs++;
+          // Another process commits between this load and this commit, twice; not in the turn.
+          if (runs <= 2) location.interfere!('r:"contended"', JSON.stringify({ times: [runs], next: 1 }));
+          log.times.push(100);
+          log.next = log.times.length;
+          return runs;
+        });
+        expect(ran).toBe(3);
+        const log = await counters.transact(keys, T0, (state) => ({ ...state.rateLog('contended') }));
+        // The turn's attempt ran on the second interfering write and kept it.
+        expect(log).toEqual({ times: [2, 100], next: 2 });
+      });
 
     if (backend.shared)
       it('keeps records when the store is closed and opened again (a restart)', async () => {
@@ -406,6 +431,19 @@ export function defineCountersContract(backend: CountersBackend): void {
         expect(tally(outcomes)).toEqual({ allow: 3, 'loop.repeat': 37 });
       }, 60_000);
 
+      it('commits every transaction on one record all processes write, none lost, none starved', async () => {
+        const outcomes = await hammer({ hot: true, request: say('plain-bot'), count: 60, now: T0 });
+        expect(tally(outcomes)).toEqual({ ok: 240 });
+        const counters = await location.open();
+        const hot = await counters.transact(
+          rateKeys('hot', HOUR),
+          T0,
+          (state) => state.rateLog('hot').times[0],
+        );
+        await counters.close();
+        expect(hot).toBe(240);
+      }, 60_000);
+
       it('holds a session budget across processes', async () => {
         const outcomes = await hammer({
           request: say('budget-bot', { session: 'budget' }),
@@ -419,6 +457,7 @@ export function defineCountersContract(backend: CountersBackend): void {
 }
 
 interface ChildCommand {
+  hot?: boolean;
   request: DecisionRequest;
   distinct?: boolean;
   count: number;

@@ -8,6 +8,8 @@ import { compile, decide, loadPolicy, stateKeys, type DecisionRequest } from '..
 import type { Counters } from '../../src/ports.js';
 
 interface Command {
+  /** Instead of deciding, bump one record every process shares (`hot`) and a session of its own. */
+  hot?: boolean;
   request: DecisionRequest;
   /** Vary the arguments per call (`{ n: i }`), so that loop detection does not fire. */
   distinct?: boolean;
@@ -37,6 +39,17 @@ for await (const line of createInterface({ input: process.stdin })) {
       const request = command.distinct ? { ...command.request, args: { n: i } } : command.request;
       const now = command.now + i;
       try {
+        if (command.hot) {
+          const session = `${process.pid}-${i}`;
+          await counters.transact({ session, rates: [{ key: 'hot', windowMs: 3_600_000 }] }, now, (state) => {
+            state.session(session).calls++;
+            const log = state.rateLog('hot');
+            log.times[0] = (log.times[0] ?? 0) + 1;
+            log.next = 0;
+          });
+          outcomes.push('ok');
+          continue;
+        }
         const decision = await counters.transact(stateKeys(request, compiled), now, (state) =>
           decide(request, compiled, state, { now }),
         );
