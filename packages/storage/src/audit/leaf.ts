@@ -129,6 +129,20 @@ function stringifiesCanonically(value: unknown): boolean {
   return true;
 }
 
+/**
+ * Where `entries()` puts the exact text a store kept for an event (a symbol: JSON and key listings
+ * never see it). The leaf commits to those bytes, so the verifier hashes them as they are instead
+ * of serialising the parsed event again; any change to them still changes the leaf.
+ */
+export const STORED_TEXT: unique symbol = Symbol('posture.audit.storedText');
+
+/** An event parsed from the text a store kept, carrying that text under `STORED_TEXT`. */
+export function parseStored<T extends object>(text: string): T {
+  const event = JSON.parse(text) as T;
+  (event as Record<symbol, unknown>)[STORED_TEXT] = text;
+  return event;
+}
+
 /** The canonical text of a stored event, ignoring a `leaf_hash` field (exports carry one). */
 export function storedEventText(event: StoredEvent | (StoredEvent & { leaf_hash?: unknown })): string {
   let target: object = event;

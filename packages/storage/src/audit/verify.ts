@@ -13,7 +13,7 @@ import type { StoredEvent } from '../ports.js';
 import { openCheckpoint, parseVerifierKey, type OpenedCheckpoint } from '../merkle/checkpoint.js';
 import { MerkleFrontier } from '../merkle/frontier.js';
 import { equalHashes, leafHash } from '../merkle/tree.js';
-import { storedEventText } from './leaf.js';
+import { STORED_TEXT, storedEventText } from './leaf.js';
 
 export interface VerifyResult {
   ok: boolean;
@@ -123,7 +123,9 @@ export async function verifyLog(
             },
       );
     }
-    const text = storedEventText(event);
+    // From a store, the bytes it kept are hashed as they are; other events are serialised.
+    const kept = (event as { [STORED_TEXT]?: unknown })[STORED_TEXT];
+    const text = typeof kept === 'string' ? kept : storedEventText(event);
     const leaf = leafHash(text);
     const stored = event.leaf_hash;
     if (stored !== undefined && (typeof stored !== 'string' || stored !== leaf.toString('hex'))) {

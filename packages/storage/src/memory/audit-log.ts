@@ -6,7 +6,7 @@ import { leafHash } from '../merkle/tree.js';
 import type { AuditEvent, AuditFilter, AuditLog, Checkpoint, LoggedEvent, StoredEvent } from '../ports.js';
 import { checkRange, matchesFilter } from '../audit/filter.js';
 import { GroupCommit } from '../audit/group-commit.js';
-import { leafText, prepareEvent, type PreparedEvent } from '../audit/leaf.js';
+import { leafText, parseStored, prepareEvent, type PreparedEvent } from '../audit/leaf.js';
 import { createEvidenceRedactor, type EvidenceRedactor } from '../audit/redaction.js';
 import { checkCheckpointEvery, newOrigin, type AuditLogOptions } from '../audit/options.js';
 
@@ -141,7 +141,7 @@ class MemoryAuditLog implements AuditLog {
     this.#checkOpen();
     const records = this.#store.records;
     for (let i = from; i < records.length; i++) {
-      const event = JSON.parse(records[i]!.json) as LoggedEvent;
+      const event = parseStored<LoggedEvent>(records[i]!.json);
       event.leaf_hash = records[i]!.leafHash;
       yield event;
     }

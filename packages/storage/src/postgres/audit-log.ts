@@ -19,7 +19,7 @@ import { leafHash } from '../merkle/tree.js';
 import type { AuditEvent, AuditFilter, AuditLog, Checkpoint, LoggedEvent, StoredEvent } from '../ports.js';
 import { checkRange } from '../audit/filter.js';
 import { GroupCommit } from '../audit/group-commit.js';
-import { leafText, prepareEvent, type PreparedEvent } from '../audit/leaf.js';
+import { leafText, parseStored, prepareEvent, type PreparedEvent } from '../audit/leaf.js';
 import { createEvidenceRedactor, type EvidenceRedactor } from '../audit/redaction.js';
 import { checkCheckpointEvery, newOrigin, type AuditLogOptions } from '../audit/options.js';
 import { loadOrCreateSignerKey } from '../audit/signer-key-file.js';
@@ -421,7 +421,7 @@ class PostgresAuditLogImpl implements PostgresAuditLog {
         rowMode: 'array',
       });
       for (const [, json, leaf] of rows) {
-        const event = JSON.parse(json) as LoggedEvent;
+        const event = parseStored<LoggedEvent>(json);
         event.leaf_hash = leaf.toString('hex');
         yield event;
       }
