@@ -237,7 +237,7 @@ export async function run(report) {
       ['store', (row) => (row.backend === 'redis' ? 'Redis' : 'PostgreSQL')],
       ['processes', (row) => row.processes],
       ['transactions/s', (row) => format.count(row.perSecond)],
-      ['failed (attempts used up)', (row) => row.errors],
+      ['failed', (row) => row.errors],
       ['shared record / commits', (row) => `${row.hot} / ${row.committed}`],
     ]);
     report.set('several_processes', rows);

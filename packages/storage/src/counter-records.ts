@@ -1,8 +1,8 @@
-// What every Counters backend shares: the records a transaction names, a snapshot DecisionState
-// over their loaded JSON, and the optimistic load → decide → compare-and-set loop with jittered
-// retries that, if other processes keep winning, ends with one attempt in the store's turn, which
-// no other process can commit during: so a transaction does not starve. Backends supply `load`,
-// `commit` and `exclusive`.
+// What the shared Counters backends (Redis, PostgreSQL) have in common, and the options and checks
+// the memory one uses too: the records a transaction names, a snapshot DecisionState over their
+// loaded JSON, and the optimistic load → decide → compare-and-set loop with jittered retries
+// that, if other processes keep winning, ends with one attempt in the store's turn, during which
+// no other process can commit: no transaction starves. Backends supply load, commit, exclusive.
 import type { DecisionState, RateLog, SessionState, StateKeys } from '@posture/core';
 
 export const DEFAULT_SESSION_TTL_MS = 24 * 60 * 60 * 1000;
@@ -123,8 +123,6 @@ export interface Loaded<V> {
 }
 
 export interface Snapshot {
-  /** The state over every loaded record. */
-  state: DecisionState;
   /** The state over the records `specs` name (a subset of those loaded), and no others. */
   view(specs: readonly RecordSpec[]): DecisionState;
   /**
@@ -148,13 +146,13 @@ export function openSnapshot(
   const values = new Array<SessionState | RateLog | undefined>(specs.length);
   const index = new Map<string, number>();
   specs.forEach((spec, i) => index.set(spec.id, i));
-  const reach = (kind: RecordSpec['kind'], name: string, allowed?: ReadonlySet<string>) => {
+  const reach = (kind: RecordSpec['kind'], name: string, allowed: ReadonlySet<string>) => {
     const id = `${kind === 'session' ? 's' : 'r'}:${JSON.stringify(name)}`;
     const i = index.get(id);
-    if (i === undefined || (allowed !== undefined && !allowed.has(id))) throw notNamed(kind, name);
+    if (i === undefined || !allowed.has(id)) throw notNamed(kind, name);
     return i;
   };
-  const stateOver = (allowed?: ReadonlySet<string>): DecisionState => ({
+  const stateOver = (allowed: ReadonlySet<string>): DecisionState => ({
     session(id) {
       const i = reach('session', id, allowed);
       return (values[i] ??= parseSession(specs[i]!.id, loaded[i]!.json)) as SessionState;
@@ -165,7 +163,6 @@ export function openSnapshot(
     },
   });
   return {
-    state: stateOver(),
     view: (subset) => stateOver(new Set(subset.map((spec) => spec.id))),
     writes() {
       const writes: Array<{ index: number; json: string }> = [];
