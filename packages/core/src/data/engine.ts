@@ -23,6 +23,20 @@ export class Hits {
   start = new Int32Array(32);
   end = new Int32Array(32);
   count = 0;
+  /** Scratch of one scan: where each `://` is (found with the colons), and helpers' side results. */
+  schemes = new Int32Array(16);
+  schemeCount = 0;
+  keywordLength = 0;
+  ipv6RunEnd = 0;
+
+  addScheme(at: number): void {
+    if (this.schemeCount === this.schemes.length) {
+      const grown = new Int32Array(this.schemes.length * 2);
+      grown.set(this.schemes);
+      this.schemes = grown;
+    }
+    this.schemes[this.schemeCount++] = at;
+  }
 
   push(cls: number, start: number, end: number): void {
     if (this.count === this.cls.length) this.grow();
@@ -652,16 +666,13 @@ function ipv4(s: string, p: number, h: Hits): number {
   return push(h, C.ipv4, p, end);
 }
 
-/** Where the hex-and-colon run the last `ipv6()` call read ends, so its other colons are not read again. */
-let ipv6RunEnd = 0;
-
 /** An IPv6 address around `i`: the run of hex digits, colons and dots, strictly parsed. */
 function ipv6(s: string, i: number, h: Hits): number {
   let a = i;
   while (a > 0 && HEXCOLON[s.charCodeAt(a - 1)] === 1 && i - a < 45) a--;
   let b = i;
   while (b < s.length && HEXCOLON[s.charCodeAt(b)] === 1 && b - a < 45) b++;
-  ipv6RunEnd = b;
+  h.ipv6RunEnd = b; // its other colons need not be read again
   // trim dots and single colons at the ends
   while (b > a && (s.charCodeAt(b - 1) === 46 || (s.charCodeAt(b - 1) === 58 && s.charCodeAt(b - 2) !== 58)))
     b--;
@@ -796,7 +807,7 @@ const FILE_EXTENSIONS = new Set([
 function scanAt(s: string, h: Hits): void {
   let at = s.indexOf('@');
   if (at < 0) return;
-  const schemes = new Schemes(s);
+  const schemes = new Schemes(s, h);
   while (at >= 0) {
     const end = urlPassword(s, at, schemes, h);
     at = s.indexOf('@', end > at ? end : email(s, at, h));
@@ -804,21 +815,31 @@ function scanAt(s: string, h: Hits): void {
 }
 
 /**
- * The `://` nearest before each `@`, found with pointers that only move forward, so the work
- * over all `@` of a text stays linear (a text of `@@@…` or `x://@@@…` included).
+ * The `://` nearest before each `@`, from the list the walk over colons made, with pointers that
+ * only move forward, so the work over all `@` of a text stays linear (`@@@…`, `x://@@@…`).
  */
 class Schemes {
   /** Where the user part of the current scheme starts (after `://`), or -1. */
   at = -1;
   /** The first `:` at or after `at`, or -1. */
   colon = -1;
+  /** The next `://` (an index into the hits' scheme list) and where it is, or -1. */
+  private k = 0;
   private next: number;
   /** Characters in [at, scanned) were checked for a break; the first one is `stop` (or -1). */
   private scanned = 0;
   private stop = -1;
 
-  constructor(private readonly s: string) {
-    this.next = s.indexOf('://');
+  constructor(
+    private readonly s: string,
+    private readonly h: Hits,
+  ) {
+    this.next = h.schemeCount > 0 ? h.schemes[0]! : -1;
+  }
+
+  private advance(): void {
+    this.k++;
+    this.next = this.k < this.h.schemeCount ? this.h.schemes[this.k]! : -1;
   }
 
   /** The start of the user part of the scheme whose authority reaches `at` within 300 characters, or -1. */
@@ -827,7 +848,7 @@ class Schemes {
     if (this.next !== -1 && this.next + 3 <= at) {
       while (this.next !== -1 && this.next + 3 <= at) {
         this.at = this.next + 3;
-        this.next = s.indexOf('://', this.next + 1);
+        this.advance();
       }
       this.colon = s.indexOf(':', this.at);
       this.scanned = this.at;
@@ -947,6 +968,7 @@ function isSensitiveKey(key: string): boolean {
 // than a case-insensitive search for the keywords): the identifier just before an operator is
 // the key, and only a key holding a keyword is read further.
 function scanAssignments(s: string, h: Hits): void {
+  h.schemeCount = 0;
   let colon = s.indexOf(':');
   let equals = s.indexOf('=');
   let resume = 0;
@@ -962,17 +984,18 @@ function scanAssignments(s: string, h: Hits): void {
       op = equals;
       equals = s.indexOf('=', equals + 1);
     }
+    const after = s.charCodeAt(op + 1);
+    if (isColon && after === 47 && s.charCodeAt(op + 2) === 47) h.addScheme(op);
     if (op < resume) continue;
     if (isColon && op >= ipv6Until) {
       // a colon between hex digits or colons: maybe an IPv6 address
       if (HEXCOLON[s.charCodeAt(op + 1)] === 1 && HEXCOLON[s.charCodeAt(op - 1)] === 1) {
         const end = ipv6(s, op, h);
-        ipv6Until = end > 0 ? end : ipv6RunEnd;
+        ipv6Until = end > 0 ? end : h.ipv6RunEnd;
         if (end > 0) continue;
       }
     }
     // a time (`09:14`) or a URL scheme (`https://`) is not an assignment
-    const after = s.charCodeAt(op + 1);
     if (isColon && (after === 47 || (isDigit(after) && isDigit(s.charCodeAt(op - 1))))) continue;
     // back over spaces and a closing quote to the end of the key
     let p = op - 1;
@@ -980,21 +1003,19 @@ function scanAssignments(s: string, h: Hits): void {
     const quote = s.charCodeAt(p);
     if (quote === 34 || quote === 39) p--;
     if (p < 0 || IDENT[s.charCodeAt(p)] !== 1) continue;
-    const k = keywordBefore(s, p);
+    const k = keywordBefore(s, p, h);
     if (k < 0) continue;
-    const end = assignment(s, k, k + keywordLength, h);
+    const end = assignment(s, k, k + h.keywordLength, h);
     if (end > resume) resume = end;
   }
 }
-
-let keywordLength = 0;
 
 /**
  * Walking back over the identifier that ends at `p` (at most 64 characters), the start of a
  * keyword in it — pass, pwd, secret, token, auth, cred, key, in any case — or -1. One backward
  * walk: each keyword is recognised by its last letter.
  */
-function keywordBefore(s: string, p: number): number {
+function keywordBefore(s: string, p: number, h: Hits): number {
   const min = Math.max(0, p - 64);
   for (let j = p; j >= min; j--) {
     const c = s.charCodeAt(j);
@@ -1027,7 +1048,7 @@ function keywordBefore(s: string, p: number): number {
     let m = 0;
     while (m < word.length - 1 && (s.charCodeAt(start + m) | 32) === word.charCodeAt(m)) m++;
     if (m === word.length - 1) {
-      keywordLength = word.length;
+      h.keywordLength = word.length;
       return start;
     }
   }
@@ -1155,9 +1176,9 @@ export function scanText(s: string, h: Hits, custom: readonly CustomPattern[], k
   if (s.length === 0) return;
   scanRuns(s, h);
   scanDigits(s, h);
+  scanAssignments(s, h); // before scanAt: it lists the `://` that scanAt needs
   scanAt(s, h);
   if (s.length >= 64) scanPem(s, h);
-  scanAssignments(s, h);
   for (const pattern of custom) {
     if (pattern.prefix !== '' && !s.includes(pattern.prefix)) continue;
     const re = pattern.regex;
