@@ -7,7 +7,13 @@ import type { DecisionState, RateLog, SessionState, StateKeys } from '@posture/c
 import type { Counters } from '../ports.js';
 import { checkNow, checkOptions, type CountersOptions } from '../counter-records.js';
 
-export type MemoryCountersOptions = CountersOptions;
+export interface MemoryCountersOptions extends CountersOptions {
+  /**
+   * Sessions kept at most (100,000 unless set); beyond that the least recently written is
+   * forgotten, as `createMemoryState` does, so many sessions cannot exhaust memory.
+   */
+  maxSessions?: number;
+}
 
 interface Stored<T> {
   value: T;
@@ -33,6 +39,10 @@ const EMPTY_RATE: RateLog = Object.freeze({ times: [], next: 0 }) as RateLog;
 
 export function createMemoryCounters(options: MemoryCountersOptions = {}): Counters {
   const { sessionTtlMs } = checkOptions(options);
+  const maxSessions = options.maxSessions ?? 100_000;
+  if (!Number.isInteger(maxSessions) || maxSessions < 1) {
+    throw new Error(`\`maxSessions\` must be a positive integer, not \`${maxSessions}\``);
+  }
   const sessions = new Map<string, Stored<SessionState>>();
   const rates = new Map<string, Stored<RateLog>>();
   let transactions = 0;
@@ -93,8 +103,12 @@ export function createMemoryCounters(options: MemoryCountersOptions = {}): Count
         (session !== undefined && !sameSession(session.copy, session.base)) ||
         logs.some((log) => !sameRate(log.copy, log.base));
       if (changed) {
-        if (session)
+        if (session) {
+          // Deleted first, so that the map's order is the order of last writes.
+          sessions.delete(session.id);
+          if (sessions.size >= maxSessions) sessions.delete(sessions.keys().next().value!);
           sessions.set(session.id, { value: session.copy, expiresAt: Math.ceil(now + sessionTtlMs) });
+        }
         for (const log of logs) {
           rates.set(log.key, {
             value: log.copy,
