@@ -180,6 +180,15 @@ const CASES: Array<{
     text: BASE.replace('data:\n', () => "data:\n  patterns:\n    bad: { pattern: '(a+)+$', class: pii }\n"),
   },
   {
+    code: 'retrieval.no_readers',
+    text: BASE.replace(
+      'get_ticket: { tier: 1, access: read, returns: [untrusted] }',
+      'get_ticket: { tier: 1, access: read, returns: [untrusted], retrieval: true }',
+    ),
+    severity: 'warning',
+    hint: /data\.retrieval/,
+  },
+  {
     code: 'retrieval.unknown_default',
     text: `${BASE}  retrieval:\n    classifications: { internal: { readers: [group:support] } }\n    default: interal\n`,
     hint: /did you mean `internal`/,

@@ -5,14 +5,28 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
   CallToolRequestSchema,
   ErrorCode,
+  GetPromptRequestSchema,
+  ListPromptsRequestSchema,
+  ListResourceTemplatesRequestSchema,
+  ListResourcesRequestSchema,
   ListToolsRequestSchema,
   McpError,
+  ReadResourceRequestSchema,
   type CallToolResult,
+  type Prompt,
+  type ReadResourceResult,
+  type Resource,
+  type ResourceTemplate,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import {
+  canReadResource,
   compile,
+  compileRetrieval,
   createMemoryState,
+  filterResourceRead,
+  type LabelledResource,
+  type RetrievalAccess,
   type CompiledPolicy,
   type Decision,
   type DecisionState,
@@ -57,6 +71,9 @@ export interface GatewayOptions {
   approvalUrl?: string;
 }
 
+/** MCP's error for a resource that does not exist (or that the user may not know of). */
+const RESOURCE_NOT_FOUND = -32002;
+
 /** Separates server and tool in the names agents see: `tickets__get_ticket`. */
 export const NAME_SEPARATOR = '__';
 
@@ -66,6 +83,7 @@ export class Gateway {
   readonly #state: DecisionState;
   #compiled: CompiledPolicy;
   #enforcer: Enforcer;
+  readonly #retrieval: RetrievalAccess | undefined;
   /** Exposed tool name → `server/tool` and the definition agents see. */
   #exposed = new Map<string, { key: string; server: string; tool: McpTool }>();
   readonly #sessions = new Set<Server>();
@@ -74,6 +92,7 @@ export class Gateway {
     this.#options = options;
     this.#state = options.state ?? createMemoryState();
     this.#compiled = compile(options.policy);
+    this.#retrieval = compileRetrieval(options.policy);
     this.#enforcer = this.#newEnforcer();
     for (const [name, server] of Object.entries(options.policy.servers)) {
       if (!server.command && !server.url) continue; // a catalog entry with no way to reach it
@@ -134,9 +153,10 @@ export class Gateway {
   serverFor(identity: Identity): Server {
     const server = new Server(
       { name: 'posture-gateway', version: '0.1.0' },
-      { capabilities: { tools: { listChanged: true } } },
+      { capabilities: { tools: { listChanged: true }, resources: {}, prompts: {} } },
     );
     server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: this.toolsFor(identity) }));
+    this.#passThrough(server, identity);
     server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
       const exposed = this.#exposed.get(request.params.name);
       if (!exposed) throw new McpError(ErrorCode.InvalidParams, `unknown tool \`${request.params.name}\``);
@@ -184,6 +204,89 @@ export class Gateway {
     this.#sessions.add(server);
     server.onclose = () => this.#sessions.delete(server);
     return server;
+  }
+
+  /**
+   * Resources and prompts pass through from the servers the agent may use at all (it has some tool
+   * of theirs), resources filtered by their labels for the acting user (`data.retrieval`).
+   */
+  #passThrough(server: Server, identity: Identity): void {
+    const reachable = () => {
+      const names = new Set(this.toolsFor(identity).map((tool) => this.#exposed.get(tool.name)!.server));
+      return [...names].flatMap((name) => {
+        const client = this.#upstreams.get(name)?.client;
+        return client ? [{ name, client }] : [];
+      });
+    };
+    const access = () => this.#retrieval;
+    const visible = (resource: LabelledResource) => {
+      const rules = access();
+      // Without data.retrieval nothing is labelled-filtered; reachability already applies.
+      return rules ? canReadResource(rules, identity.user, resource) : true;
+    };
+    const located = new Map<string, string>();
+
+    server.setRequestHandler(ListResourcesRequestSchema, async () => {
+      const resources: Resource[] = [];
+      for (const { name, client } of reachable()) {
+        if (!client.getServerCapabilities()?.resources) continue;
+        for (const resource of (await client.listResources()).resources) {
+          if (!visible(resource)) continue;
+          located.set(resource.uri, name);
+          resources.push(resource);
+        }
+      }
+      return { resources };
+    });
+    server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => {
+      const resourceTemplates: ResourceTemplate[] = [];
+      for (const { client } of reachable()) {
+        if (!client.getServerCapabilities()?.resources) continue;
+        resourceTemplates.push(...(await client.listResourceTemplates()).resourceTemplates);
+      }
+      return { resourceTemplates };
+    });
+    server.setRequestHandler(ReadResourceRequestSchema, async (request) => {
+      const uri = request.params.uri;
+      const candidates = reachable().filter(
+        ({ name, client }) =>
+          client.getServerCapabilities()?.resources && (!located.has(uri) || located.get(uri) === name),
+      );
+      for (const { client } of candidates) {
+        let result: ReadResourceResult;
+        try {
+          result = await client.readResource({ uri });
+        } catch {
+          continue; // not this server's
+        }
+        const rules = access();
+        if (!rules) return result;
+        const filtered = filterResourceRead(rules, identity.user, result);
+        if (filtered.result.contents.length > 0) return filtered.result;
+        break; // every content withheld: answer as for an unknown resource
+      }
+      throw new McpError(RESOURCE_NOT_FOUND, `resource \`${uri}\` not found`);
+    });
+    server.setRequestHandler(ListPromptsRequestSchema, async () => {
+      const prompts: Prompt[] = [];
+      for (const { name, client } of reachable()) {
+        if (!client.getServerCapabilities()?.prompts) continue;
+        for (const prompt of (await client.listPrompts()).prompts) {
+          prompts.push({ ...prompt, name: `${name}${NAME_SEPARATOR}${prompt.name}` });
+        }
+      }
+      return { prompts };
+    });
+    server.setRequestHandler(GetPromptRequestSchema, async (request) => {
+      const at = request.params.name.indexOf(NAME_SEPARATOR);
+      const target = reachable().find(({ name }) => name === request.params.name.slice(0, at));
+      if (at < 0 || !target)
+        throw new McpError(ErrorCode.InvalidParams, `unknown prompt \`${request.params.name}\``);
+      return target.client.getPrompt({
+        ...request.params,
+        name: request.params.name.slice(at + NAME_SEPARATOR.length),
+      });
+    });
   }
 
   /** Waits until the request is decided (true when approved), expires, or the wait runs out. */

@@ -3,8 +3,10 @@
 // audit event → return. The gateway and the SDK wrappers are thin adapters over `call()`, so both
 // paths behave the same. Deny is a value here too: `call()` never throws for a refused call.
 import {
+  compileRetrieval,
   createMemoryState,
   decide,
+  type RetrievalAccess,
   type CompiledPolicy,
   type Decision,
   type DecisionRequest,
@@ -24,6 +26,7 @@ import type {
 import { argsHash } from './args-hash.js';
 import { EvidenceRedactor } from './evidence.js';
 import { InputSchemas } from './input-schema.js';
+import { filterRetrieval } from './retrieval.js';
 
 /** One tool call, as an adapter hands it over. */
 export interface ToolCall {
@@ -116,6 +119,7 @@ class PipelineEnforcer implements Enforcer {
   readonly #redactor: EvidenceRedactor;
   readonly #failOpenReads: boolean;
   readonly #schemas = new InputSchemas();
+  readonly #retrieval: RetrievalAccess | undefined;
   /** Set while the audit log refuses writes: when it began, and what ran or was refused meanwhile. */
   #outage: { since: string; error: string; unlogged: number; refused: number } | undefined;
 
@@ -128,6 +132,7 @@ class PipelineEnforcer implements Enforcer {
     this.#clock = options.clock ?? Date.now;
     this.#redactor = new EvidenceRedactor(options.policy, options.redactionKey);
     this.#failOpenReads = options.failOpenReads ?? false;
+    this.#retrieval = compileRetrieval(options.policy.policy);
   }
 
   async call(call: ToolCall, execute: Execute, options: CallOptions = {}): Promise<CallResult> {
@@ -303,7 +308,26 @@ class PipelineEnforcer implements Enforcer {
         : this.#evidenceError(decision, recorded.error);
     }
 
-    const checked = this.#redactor.forAgent(outcome.value, decision.obligations);
+    let value = outcome.value;
+    let withheldDocuments = 0;
+    if (this.policy.catalog.get(call.tool)?.retrieval) {
+      const filtered = filterRetrieval(this.#retrieval, call.user, value);
+      if (!filtered.ok) {
+        const refused: Decision = {
+          decision: 'deny',
+          rules: ['data.retrieval'],
+          reasons: [{ code: filtered.code, message: `the result is withheld: ${filtered.message}` }],
+          obligations: {},
+        };
+        const recorded = await this.#record(call, hash, started, refused, 'denied', options, extra);
+        return recorded.ok
+          ? { status: 'denied', decision: refused, event: recorded.event }
+          : this.#evidenceError(refused, recorded.error);
+      }
+      value = filtered.value;
+      withheldDocuments = filtered.withheld;
+    }
+    const checked = this.#redactor.forAgent(value, decision.obligations);
     this.#labelSession(call.session, checked.families);
     if (checked.blocked) {
       const blocked: Decision = {
@@ -319,8 +343,14 @@ class PipelineEnforcer implements Enforcer {
     }
     const recorded = await this.#record(call, hash, started, decision, 'allowed', options, {
       ...extra,
-      ...(checked.removed.length > 0
-        ? { detail: { ...extra.detail, result_redactions: checked.removed } }
+      ...(checked.removed.length > 0 || withheldDocuments > 0
+        ? {
+            detail: {
+              ...extra.detail,
+              ...(checked.removed.length > 0 ? { result_redactions: checked.removed } : {}),
+              ...(withheldDocuments > 0 ? { withheld_documents: withheldDocuments } : {}),
+            },
+          }
         : {}),
     });
     if (!recorded.ok) {

@@ -15,6 +15,8 @@ export interface CatalogTool {
   /** The confidential classes it may receive; undefined: any. */
   accepts: readonly string[] | undefined;
   external: boolean;
+  /** Its results are lists of labelled documents, filtered per user (`data.retrieval`). */
+  retrieval: boolean;
   inputSchema: Record<string, unknown> | undefined;
   /** What automatic classification concluded, before the policy's overrides. */
   classification: Classification;
@@ -66,6 +68,7 @@ function catalogTool(
     accepts: override?.accepts,
     // An open-world hint can only add restrictions here, so it is trusted for this.
     external: override?.external ?? definition.annotations?.openWorldHint === true,
+    retrieval: override?.retrieval === true,
     inputSchema: definition.inputSchema,
     classification,
     declared: override !== undefined,

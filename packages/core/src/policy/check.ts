@@ -220,6 +220,20 @@ export function checkPolicy(
   }
 
   const retrieval = policy.data.retrieval;
+  if (!retrieval) {
+    for (const [server, config] of Object.entries(policy.servers)) {
+      for (const [tool, override] of Object.entries(config.tools ?? {})) {
+        if (!override.retrieval) continue;
+        add({
+          code: 'retrieval.no_readers',
+          severity: 'warning',
+          message: `\`${server}/${tool}\` returns labelled documents, but no \`data.retrieval\` says who may read them, so its results are withheld`,
+          path: ['servers', server, 'tools', tool, 'retrieval'],
+          hint: 'add `data.retrieval: { classifications: { internal: { readers: [group:<readers>] } }, default: internal }`',
+        });
+      }
+    }
+  }
   if (retrieval) {
     for (const [name, classification] of Object.entries(retrieval.classifications)) {
       classification.readers.forEach((reader, i) => {

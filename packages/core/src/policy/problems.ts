@@ -42,6 +42,7 @@ export const PROBLEM_CODES = {
   'tool.classification_conflict': 'a tool override lowers what its annotations or name imply',
   'pattern.invalid':
     'a custom detector pattern that is not a valid or a safe (linear-time) regular expression',
+  'retrieval.no_readers': 'a retrieval tool, but no `data.retrieval` says who may read its documents',
   'retrieval.unknown_default': 'the default classification of documents is not a declared classification',
 } as const;
 

@@ -98,6 +98,11 @@ export const ToolOverride = z.strictObject({
   accepts: z.array(ClassName).optional(),
   /** Sends what it receives outside the organisation (messages, email, web, third parties). */
   external: z.boolean().optional(),
+  /**
+   * Returns lists of labelled documents: the enforcer drops those the acting user may not read
+   * (`data.retrieval`), and withholds a result it cannot read as such a list.
+   */
+  retrieval: z.boolean().optional(),
   description: z.string().max(100_000).optional(),
   input_schema: z.record(z.string(), z.unknown()).optional(),
   annotations: ToolAnnotations.optional(),
