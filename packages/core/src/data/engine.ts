@@ -100,7 +100,6 @@ const NUM_SEP = table(' .-()/+\u00a0');
 const HEXCOLON = table(':.', [D09, [97, 102], [65, 70]]);
 const EMAIL_LOCAL = table("._%+-'", [AZ, az, D09]);
 const DOMAIN = table('.-', [AZ, az, D09]);
-const BASE64_BODY = table('+/=\\\r\n \t', [AZ, az, D09]);
 /** Characters that end an unquoted value. */
 const VALUE_END = table(' \t\r\n,;&"\'`<>)}]|');
 
@@ -138,7 +137,16 @@ function scanRuns(s: string, h: Hits): void {
     while (a > 0 && TOKEN[s.charCodeAt(a - 1)] === 1) a--;
     let b = i + 1;
     while (b < n && TOKEN[s.charCodeAt(b)] === 1) b++;
-    if (b - a >= MIN_RUN) run(s, a, b, h);
+    if (b - a >= MIN_RUN) {
+      // a long run right after a `-----BEGIN … PRIVATE KEY-----` line is the key's body
+      const header = pemHeaderBefore(s, a);
+      const end = header >= 0 ? pemAt(s, header, h) : -1;
+      if (end > b) {
+        i = end + MIN_RUN;
+        continue;
+      }
+      run(s, a, b, h);
+    }
     i = b + MIN_RUN;
   }
 }
@@ -910,45 +918,57 @@ function email(s: string, at: number, h: Hits): number {
 // ---------------------------------------------------------------------------------------------
 // -----BEGIN … PRIVATE KEY-----
 
-function scanPem(s: string, h: Hits): void {
-  let at = s.indexOf('-----BEGIN');
-  // The next END marker is found once and reused: a text of many BEGINs stays linear.
-  let endAt = -2;
-  while (at >= 0) {
-    let next = at + 10;
-    const nextBegin = s.indexOf('-----BEGIN', next);
-    const close = s.slice(at + 10, at + 80).indexOf('-----') + at + 10;
-    if (close >= at + 10) {
-      const label = s.slice(at + 11, close);
-      if (label.includes('PRIVATE KEY')) {
-        const bodyStart = close + 5;
-        if (endAt !== -1 && endAt < bodyStart) endAt = s.indexOf('-----END ', bodyStart);
-        let bodyEnd: number;
-        let end: number;
-        if (
-          endAt >= bodyStart &&
-          endAt - bodyStart <= 65536 &&
-          (nextBegin < 0 || endAt < nextBegin) &&
-          s.startsWith(`-----END ${label}-----`, endAt)
-        ) {
-          bodyEnd = endAt;
-          end = endAt + label.length + 14;
-        } else {
-          bodyEnd = runEnd(s, bodyStart, BASE64_BODY, 65536);
-          end = bodyEnd;
-        }
-        let base64 = 0;
-        for (let k = bodyStart; k < bodyEnd; k++) if (B64[s.charCodeAt(k)] === 1) base64++;
-        if (base64 >= 64) {
-          const before = s.slice(Math.max(0, at - 1200), at);
-          const serviceAccount = before.includes('"private_key_id"') || before.includes('service_account');
-          h.push(serviceAccount ? C.gcp_service_account_key : C.private_key, at, end);
-          next = end;
-        }
-      }
-    }
-    at = nextBegin >= next || nextBegin < 0 ? nextBegin : s.indexOf('-----BEGIN', next);
+// PEM blocks are found from their bodies: the first body line is a long run of base64 that the
+// token-run probe meets anyway, right after the header line, so no separate search for
+// `-----BEGIN` goes over the text.
+
+/** The `-----BEGIN` of a header line that ends right before `a` (a line break, a space or a `\n` escape between), or -1. */
+function pemHeaderBefore(s: string, a: number): number {
+  let q = a - 1;
+  const c = s.charCodeAt(q);
+  if (c === 10 || c === 13 || c === 32) {
+    q--;
+    if (s.charCodeAt(q) === 13) q--;
+  } else if (c === 92 && s.charCodeAt(a) === 110) {
+    // `…-----\nMIIE…` inside a JSON string: the run starts at the escape's `n`
+    q--;
+  } else return -1;
+  let from = Math.max(0, q - 100);
+  if (s.charCodeAt(q) !== 45 || !s.startsWith('-----', q - 4)) {
+    // a legacy encrypted key: `Proc-Type:` and `DEK-Info:` lines, then a blank line, then the body
+    if (s.charCodeAt(q) !== 10 || c !== 10) return -1;
+    from = Math.max(0, q - 300);
+    if (!s.slice(from, q).includes('Proc-Type:')) return -1;
   }
+  const k = s.slice(from, q).lastIndexOf('-----BEGIN');
+  return k < 0 ? -1 : from + k;
+}
+
+/** Characters of a PEM body: base64, line breaks, escapes, and the `Proc-Type:`/`DEK-Info:` headers of legacy keys. */
+const PEM_BODY = table('+/=\\\r\n \t:,-', [AZ, az, D09]);
+
+/** The private key whose header starts at `at`; pushes it and returns its end, or returns -1. */
+function pemAt(s: string, at: number, h: Hits): number {
+  const close = s.slice(at + 10, at + 80).indexOf('-----') + at + 10;
+  if (close < at + 10) return -1;
+  const label = s.slice(at + 11, close);
+  if (!label.includes('PRIVATE KEY')) return -1;
+  const bodyStart = close + 5;
+  // the body ends at the next `-----` (the END line) or at a character no body has
+  let bodyEnd = bodyStart;
+  const max = Math.min(s.length, bodyStart + 65536);
+  while (bodyEnd < max && PEM_BODY[s.charCodeAt(bodyEnd)] === 1) {
+    if (s.charCodeAt(bodyEnd) === 45 && s.startsWith('-----', bodyEnd)) break;
+    bodyEnd++;
+  }
+  const end = s.startsWith(`-----END ${label}-----`, bodyEnd) ? bodyEnd + label.length + 14 : bodyEnd;
+  let base64 = 0;
+  for (let k = bodyStart; k < bodyEnd; k++) if (B64[s.charCodeAt(k)] === 1) base64++;
+  if (base64 < 64) return -1;
+  const before = s.slice(Math.max(0, at - 1200), at);
+  const serviceAccount = before.includes('"private_key_id"') || before.includes('service_account');
+  h.push(serviceAccount ? C.gcp_service_account_key : C.private_key, at, end);
+  return end;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1178,7 +1198,6 @@ export function scanText(s: string, h: Hits, custom: readonly CustomPattern[], k
   scanDigits(s, h);
   scanAssignments(s, h); // before scanAt: it lists the `://` that scanAt needs
   scanAt(s, h);
-  if (s.length >= 64) scanPem(s, h);
   for (const pattern of custom) {
     if (pattern.prefix !== '' && !s.includes(pattern.prefix)) continue;
     const re = pattern.regex;

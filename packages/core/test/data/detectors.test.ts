@@ -135,6 +135,27 @@ describe('built-in detectors', () => {
     ]);
   });
 
+  it('finds private keys in every layout: CRLF, one line, JSON-escaped, legacy encrypted, truncated', () => {
+    const body = PEM_BODY;
+    const layouts = {
+      crlf: `-----BEGIN PRIVATE KEY-----\r\n${body.replace(/\n/g, '\r\n')}\r\n-----END PRIVATE KEY-----`,
+      oneLine: `-----BEGIN PRIVATE KEY----- ${body.replace(/\n/g, ' ')} -----END PRIVATE KEY-----`,
+      json: JSON.stringify(`-----BEGIN EC PRIVATE KEY-----\n${body}\n-----END EC PRIVATE KEY-----\n`).slice(
+        1,
+        -3,
+      ),
+      legacy: `-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,F1A2B3C4D5E6F7A8B9C0D1E2F3A4B5C6\n\n${body}\n-----END RSA PRIVATE KEY-----`,
+    };
+    for (const [layout, key] of Object.entries(layouts)) {
+      expect(found(`before\n${key}\nafter`), layout).toEqual([['private_key', key]]);
+    }
+    // without its END line, a key runs on as long as text could belong to it: more is redacted, never less
+    const truncated = `before\n-----BEGIN OPENSSH PRIVATE KEY-----\n${body}\nafter`;
+    expect(found(truncated)).toEqual([['private_key', truncated.slice(7)]]);
+    expect(found(`-----BEGIN PUBLIC KEY-----\n${body}\n-----END PUBLIC KEY-----`)).toEqual([]);
+    expect(found(`-----BEGIN PRIVATE KEY-----\nMIIEvQ\n-----END PRIVATE KEY-----`)).toEqual([]); // no key material
+  });
+
   it('validates checksums: Luhn for cards, mod-97 for IBANs, issued ranges for SSNs', () => {
     expect(found('card 4539 1488 0343 6468')).toEqual([]); // last digit off
     expect(found('IBAN GB83 WEST 1234 5698 7654 32')).toEqual([]);
