@@ -112,6 +112,7 @@ export {
 export { createMemoryCounters, type MemoryCountersOptions } from './memory/counters.js';
 export { DEFAULT_REDIS_PREFIX, openRedisCounters, type RedisCountersOptions } from './redis/counters.js';
 export { openPostgresCounters, type PostgresCountersOptions } from './postgres/counters.js';
+export { openSqliteCounters, type SqliteCountersOptions } from './sqlite/counters.js';
 
 export type {
   Inventory,
