@@ -89,33 +89,37 @@ export function createDetector(options: DetectorOptions = {}): Detector {
     let out: Finding[] | undefined;
     let nodes = 0;
     const ancestors = new Set<object>();
-    const marker = (cls: LimitClass, path: string) => {
-      (out ??= []).push({ class: cls, family: 'limit', path, start: 0, end: 0 });
+    // The path of the value being visited, as segments (array indices, property names — masked
+    // where a name holds a finding); made into a string only for a finding.
+    const segments: Array<string | number> = [];
+    const pathOf = (): string => {
+      let path = '$';
+      for (const segment of segments) {
+        path = typeof segment === 'number' ? `${path}[${segment}]` : childPath(path, segment);
+      }
+      return path;
     };
-    const scanString = (s: string, path: string, key: string | undefined, serviceAccount: boolean) => {
+    const marker = (cls: LimitClass) => {
+      (out ??= []).push({ class: cls, family: 'limit', path: pathOf(), start: 0, end: 0 });
+    };
+    const scanString = (s: string, key: string | undefined, serviceAccount: boolean) => {
       scanText(s, hits, custom, key);
-      if (hits.count > 0) collect((out ??= []), path, serviceAccount ? C.gcp_service_account_key : -1);
+      if (hits.count > 0) collect((out ??= []), pathOf(), serviceAccount ? C.gcp_service_account_key : -1);
     };
-    const visit = (
-      value: unknown,
-      path: string,
-      depth: number,
-      key: string | undefined,
-      sa: boolean,
-    ): void => {
+    const visit = (value: unknown, depth: number, key: string | undefined, sa: boolean): void => {
       if (++nodes > maxNodes) {
-        if (nodes === maxNodes + 1) marker('node_limit', path);
+        if (nodes === maxNodes + 1) marker('node_limit');
         return;
       }
       switch (typeof value) {
         case 'string':
-          if (value.length > 0) scanString(value, path, key, sa);
+          if (value.length > 0) scanString(value, key, sa);
           return;
         case 'number':
         case 'bigint':
           // a card number or an SSN stored as a number
           if (typeof value === 'bigint' || (Number.isInteger(value) && Math.abs(value) >= 1e8)) {
-            scanString(String(value), path, key, false);
+            scanString(String(value), key, false);
           }
           return;
         case 'object':
@@ -125,42 +129,56 @@ export function createDetector(options: DetectorOptions = {}): Detector {
       }
       if (value === null) return;
       if (ancestors.has(value)) {
-        marker('cycle', path);
+        marker('cycle');
         return;
       }
       if (depth >= maxDepth) {
-        marker('depth_limit', path);
+        marker('depth_limit');
         return;
       }
       ancestors.add(value);
       if (Array.isArray(value)) {
-        for (let i = 0; i < value.length; i++) visit(value[i], `${path}[${i}]`, depth + 1, key, false);
+        for (let i = 0; i < value.length; i++) {
+          segments.push(i);
+          visit(value[i], depth + 1, key, false);
+          segments.pop();
+        }
       } else {
         const record = value as Record<string, unknown>;
-        const serviceAccount = record.type === 'service_account' || typeof record.private_key_id === 'string';
+        let serviceAccount = false;
+        try {
+          serviceAccount = record.type === 'service_account' || typeof record.private_key_id === 'string';
+        } catch {
+          // a throwing getter: not a service-account key file
+        }
         for (const k of Object.keys(record)) {
-          const keyPath = keyedPath(path, k);
           let v: unknown;
           try {
             v = record[k];
           } catch {
             continue; // a throwing getter: nothing to scan
           }
-          visit(v, keyPath, depth + 1, k, serviceAccount && k === 'private_key');
+          segments.push(keySegment(k));
+          visit(v, depth + 1, k, serviceAccount && k === 'private_key');
+          segments.pop();
         }
       }
       ancestors.delete(value);
     };
-    /** A property's path; a key that holds a finding appears masked, never as itself. */
-    const keyedPath = (parent: string, key: string): string => {
+    /** A property name as a path segment; a name that holds a finding appears masked, never as itself. */
+    const keySegment = (key: string): string => {
+      // nothing built in is shorter than 6 characters (`a@b.io`)
+      if (key.length < 6 && custom.length === 0) return key;
       scanText(key, hits, custom);
-      if (hits.count === 0) return childPath(parent, key);
+      if (hits.count === 0) return key;
       const masked = maskText(key, hits, names);
-      const path = childPath(parent, masked);
+      segments.push(masked);
+      const path = pathOf();
+      segments.pop();
       collect((out ??= []), `${path}~`, -1);
-      return path;
+      return masked;
     };
-    visit(root, '$', 0, undefined, false);
+    visit(root, 0, undefined, false);
     return out ?? EMPTY;
   };
 

@@ -1195,11 +1195,13 @@ function keyedValue(s: string, key: string, h: Hits): void {
  */
 export function scanText(s: string, h: Hits, custom: readonly CustomPattern[], key?: string): void {
   h.count = 0;
-  if (s.length === 0) return;
-  scanRuns(s, h);
-  scanDigits(s, h);
-  scanAssignments(s, h); // before scanAt: it lists the `://` that scanAt needs
-  scanAt(s, h);
+  // nothing built in is shorter than 6 characters (`a@b.io`)
+  if (s.length >= 6) {
+    scanRuns(s, h);
+    scanDigits(s, h);
+    scanAssignments(s, h); // before scanAt: it lists the `://` that scanAt needs
+    scanAt(s, h);
+  }
   for (const pattern of custom) {
     if (pattern.prefix !== '' && !s.includes(pattern.prefix)) continue;
     const re = pattern.regex;
