@@ -34,7 +34,14 @@ import {
   type PolicyFile,
 } from '@posture/core';
 import { createEnforcer, type CallResult, type ConfirmAnswer, type Enforcer } from '@posture/sdk';
-import type { ApprovalQueue, AuditLog, ExceptionStore } from '@posture/storage';
+import {
+  toolDefinition,
+  type ApprovalQueue,
+  type AuditLog,
+  type ExceptionStore,
+  type Inventory,
+} from '@posture/storage';
+import { flagDescription } from './definitions.js';
 import { Upstream, type UpstreamOptions, type UpstreamStatus } from './upstreams.js';
 
 /** Who is calling: proved by a token (HTTP) or given at start (stdio). */
@@ -55,6 +62,10 @@ export interface GatewayOptions {
   redactionKey?: Uint8Array;
   failOpenReads?: boolean;
   upstream?: Omit<UpstreamOptions, 'onTools'>;
+  /** Where tools seen and their approved definitions are kept; without it nothing is pinned. */
+  inventory?: Inventory;
+  /** New tools wait for a human to approve their definition instead of being pinned on first sight. */
+  approveNewTools?: boolean;
   /** Upstream credentials (the tool identity), by server: headers for HTTP, env for stdio. */
   credentials?: Record<
     string,
@@ -74,6 +85,9 @@ export interface GatewayOptions {
 /** MCP's error for a resource that does not exist (or that the user may not know of). */
 const RESOURCE_NOT_FOUND = -32002;
 
+/** Who pinned a definition seen for the first time (trust on first use). */
+const FIRST_SEEN = 'posture:first-seen';
+
 /** Separates server and tool in the names agents see: `tickets__get_ticket`. */
 export const NAME_SEPARATOR = '__';
 
@@ -87,6 +101,9 @@ export class Gateway {
   /** Exposed tool name → `server/tool` and the definition agents see. */
   #exposed = new Map<string, { key: string; server: string; tool: McpTool }>();
   readonly #sessions = new Set<Server>();
+  readonly #pending = new Set<Promise<void>>();
+  /** Tools not usable until a human approves their definition: `new` or `changed`. */
+  readonly #disabled = new Map<string, 'new' | 'changed'>();
 
   constructor(options: GatewayOptions) {
     this.#options = options;
@@ -107,7 +124,7 @@ export class Gateway {
             env: { ...server.env, ...credential?.env },
             ...(credential?.headers ? { headers: credential.headers } : {}),
           },
-          { ...options.upstream, onTools: () => this.#recompile() },
+          { ...options.upstream, onTools: (server, tools) => this.#track(this.#sighted(server, tools)) },
         ),
       );
     }
@@ -116,7 +133,90 @@ export class Gateway {
   /** Connects every upstream (those that fail keep retrying in the background). */
   async start(): Promise<void> {
     await Promise.all([...this.#upstreams.values()].map((upstream) => upstream.start()));
+    await Promise.all(this.#pending);
     this.#recompile();
+  }
+
+  /** Reads again which tools are approved (after someone approved a definition elsewhere). */
+  async refreshInventory(): Promise<void> {
+    const inventory = this.#options.inventory;
+    if (!inventory) return;
+    for (const [server, upstream] of this.#upstreams) {
+      for (const tool of upstream.tools) {
+        const key = `${server}/${tool.name}`;
+        const status = (await inventory.tool(server, tool.name))?.status ?? 'new';
+        if (status === 'approved') this.#disabled.delete(key);
+        else this.#disabled.set(key, status);
+      }
+    }
+    this.#recompile();
+  }
+
+  #track(work: Promise<void>): void {
+    this.#pending.add(work);
+    void work.finally(() => this.#pending.delete(work));
+  }
+
+  /**
+   * A server listed its tools: record them in the inventory, pin each new definition (trust on
+   * first use, or wait for approval under `approveNewTools`), disable a tool whose definition
+   * no longer matches the approved one (a rug pull) until it is approved again, and alert on
+   * changes and on descriptions that hide characters or instructions.
+   */
+  async #sighted(server: string, tools: readonly McpTool[]): Promise<void> {
+    const inventory = this.#options.inventory;
+    const clock = this.#options.clock ?? Date.now;
+    const now = new Date(clock());
+    try {
+      if (inventory) {
+        const definitions = tools.flatMap((tool) => {
+          try {
+            return [toolDefinition(tool, server)];
+          } catch {
+            return []; // not a usable definition: never listed, never pinned
+          }
+        });
+        const sightings = await inventory.recordTools(server, definitions, now);
+        for (const sighting of sightings) {
+          const key = `${server}/${sighting.name}`;
+          let status = sighting.status;
+          if (status === 'new' && !this.#options.approveNewTools) {
+            const pinned = await inventory.approve(server, sighting.name, sighting.hash, FIRST_SEEN, now);
+            if (pinned.ok) status = pinned.tool.status;
+          }
+          if (status === 'approved') this.#disabled.delete(key);
+          else this.#disabled.set(key, status);
+          if (sighting.seen === 'changed' && status === 'changed') {
+            await this.#enforcer.note({
+              kind: 'alert',
+              actor: {},
+              tool: key,
+              detail: {
+                alert: 'tool.definition_changed',
+                previous_hash: sighting.previous_hash,
+                hash: sighting.hash,
+                approved_hash: sighting.approved_hash,
+              },
+            });
+          }
+        }
+      }
+      const others = [...this.#upstreams.entries()]
+        .filter(([name]) => name !== server)
+        .flatMap(([, upstream]) => upstream.tools.map((tool) => tool.name));
+      for (const tool of tools) {
+        const flags = flagDescription(tool.description, others);
+        if (flags.length === 0) continue;
+        await this.#enforcer.note({
+          kind: 'alert',
+          actor: {},
+          tool: `${server}/${tool.name}`,
+          detail: { alert: 'tool.suspicious_description', flags },
+        });
+      }
+    } finally {
+      this.#recompile();
+    }
   }
 
   get policy(): CompiledPolicy {
@@ -140,6 +240,7 @@ export class Gateway {
       const plan = agent.plans.get(key);
       // Listed when some grant covers it at its level and no unconditional deny removes it.
       if (!plan || plan.fixed || plan.denies.some((deny) => deny.checks.length === 0)) continue;
+      if (this.#disabled.has(key)) continue;
       tools.push({
         ...(tool as Tool),
         name,
@@ -179,6 +280,23 @@ export class Gateway {
       const execute = ({ signal, args: sent }: { signal: AbortSignal; args: Record<string, unknown> }) =>
         upstream.callTool(exposed.tool.name, sent, { signal });
 
+      const disabled = this.#disabled.get(exposed.key);
+      if (disabled) {
+        const reason =
+          disabled === 'changed'
+            ? {
+                code: 'tool.definition_changed',
+                message: `\`${exposed.key}\` changed its definition since it was approved; it is disabled until someone approves the new one`,
+              }
+            : {
+                code: 'tool.not_approved',
+                message: `\`${exposed.key}\` is new and waits for approval of its definition`,
+              };
+        return toToolResult(
+          await this.#enforcer.refuse(call, reason, ['inventory'], options),
+          this.#options.approvalUrl,
+        );
+      }
       let result = await this.#enforcer.call(call, execute, options);
       const waitMs = this.#options.approvalWaitMs ?? 60_000;
       if (result.status === 'pending' && progressToken !== undefined && waitMs > 0) {

@@ -5,7 +5,11 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import {
+  ToolListChangedNotificationSchema,
+  type CallToolResult,
+  type Tool,
+} from '@modelcontextprotocol/sdk/types.js';
 import type { McpTool } from '@posture/core';
 
 export interface UpstreamConfig {
@@ -93,6 +97,16 @@ export class Upstream {
     const client = new Client({ name: 'posture-gateway', version: '0.1.0' }, { capabilities: {} });
     const transport = this.#transport();
     let settled = false;
+    // A server may change its tools while connected (and a rug pull does): list them again.
+    client.setNotificationHandler(ToolListChangedNotificationSchema, async () => {
+      if (this.#client !== client) return;
+      try {
+        this.#tools = await listAll(client, this.#options.connectTimeoutMs);
+        this.#options.onTools?.(this.name, this.#tools);
+      } catch (error) {
+        this.#options.onStatus?.(this.name, this.#status, `listing tools again failed: ${String(error)}`);
+      }
+    });
     client.onclose = () => {
       if (!settled || this.#client !== client) return;
       this.#client = undefined;
@@ -100,15 +114,7 @@ export class Upstream {
     };
     try {
       await client.connect(transport, { timeout: this.#options.connectTimeoutMs });
-      const tools: McpTool[] = [];
-      let cursor: string | undefined;
-      do {
-        const page = await client.listTools(cursor ? { cursor } : {}, {
-          timeout: this.#options.connectTimeoutMs,
-        });
-        tools.push(...page.tools.map(toMcpTool));
-        cursor = page.nextCursor;
-      } while (cursor);
+      const tools = await listAll(client, this.#options.connectTimeoutMs);
       if (this.#closed) {
         await client.close();
         return;
@@ -199,6 +205,17 @@ export class Upstream {
     await client?.close().catch(() => {});
     this.#options.onStatus?.(this.name, 'closed');
   }
+}
+
+async function listAll(client: Client, timeout: number): Promise<McpTool[]> {
+  const tools: McpTool[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await client.listTools(cursor ? { cursor } : {}, { timeout });
+    tools.push(...page.tools.map(toMcpTool));
+    cursor = page.nextCursor;
+  } while (cursor && tools.length < 10_000);
+  return tools;
 }
 
 function toMcpTool(tool: Tool): McpTool {

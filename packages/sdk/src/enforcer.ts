@@ -99,6 +99,13 @@ export interface EnforcerOptions {
 
 export interface Enforcer {
   call(call: ToolCall, execute: Execute, options?: CallOptions): Promise<CallResult>;
+  /**
+   * Refuses a call without deciding it, for what an adapter knows that the policy cannot (a tool
+   * disabled because its definition changed, say), and records the denial like any other.
+   */
+  refuse(call: ToolCall, reason: Reason, rules: string[], options?: CallOptions): Promise<CallResult>;
+  /** Appends an event that is not a call (an alert, a policy change), redacted like every event. */
+  note(event: Omit<AuditEvent, 'time'>): Promise<StoredEvent | undefined>;
   readonly policy: CompiledPolicy;
 }
 
@@ -145,6 +152,30 @@ class PipelineEnforcer implements Enforcer {
         code: 'enforcer.error',
         message: `the call did not run: ${this.#redactor.text(error instanceof Error ? error.message : String(error))}`,
       };
+    }
+  }
+
+  async refuse(
+    call: ToolCall,
+    reason: Reason,
+    rules: string[],
+    options: CallOptions = {},
+  ): Promise<CallResult> {
+    const decision: Decision = { decision: 'deny', rules, reasons: [reason], obligations: {} };
+    return this.#recordDecision(call, argsHash(call.args), this.#clock(), decision, options, undefined);
+  }
+
+  async note(event: Omit<AuditEvent, 'time'>): Promise<StoredEvent | undefined> {
+    try {
+      return await this.#audit.append({
+        ...event,
+        time: new Date(this.#clock()).toISOString(),
+        ...(event.detail
+          ? { detail: this.#redactor.forEvidence(event.detail).value as Record<string, unknown> }
+          : {}),
+      });
+    } catch {
+      return undefined; // an alert that cannot be written is not a reason to fail a call
     }
   }
 

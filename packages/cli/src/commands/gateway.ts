@@ -68,9 +68,11 @@ export const registerGateway: Register = (program, io) => {
       mkdirSync(dirname(options.db), { recursive: true });
       let audit;
       let approvals;
+      let inventory;
       try {
         audit = await storage.openSqliteAuditLog({ path: options.db });
         approvals = storage.openSqliteApprovalQueue(options.db);
+        inventory = storage.openSqliteInventory(options.db);
       } catch (error) {
         throw new CliError(`cannot open \`${options.db}\`: ${(error as Error).message}`);
       }
@@ -78,6 +80,7 @@ export const registerGateway: Register = (program, io) => {
         policy,
         audit,
         approvals,
+        inventory,
         approvalWaitMs,
         ...(options.failOpenReads ? { failOpenReads: true } : {}),
         ...(credentials ? { credentials } : {}),
@@ -129,6 +132,7 @@ export const registerGateway: Register = (program, io) => {
         await gateway.close();
         await audit.close();
         await approvals.close();
+        await inventory.close();
       };
       await new Promise<void>((resolve) => {
         const done = () => void shutdown().then(resolve);
