@@ -5,6 +5,8 @@
 // across windows, no sessions, no loop detection).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -13,11 +15,12 @@ import {
   createMemoryCounters,
   openPostgresCounters,
   openRedisCounters,
+  openSqliteCounters,
 } from '../../packages/storage/dist/index.js';
 import { BENCH_DIR, format } from '../lib.js';
 
 export const description =
-  'stateful decide() through Counters.transact: memory vs Redis vs PostgreSQL, with plain state and a bare Redis counter';
+  'stateful decide() through Counters.transact: memory vs SQLite vs Redis vs PostgreSQL, with plain state and a bare Redis counter';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -110,7 +113,9 @@ export async function run(report) {
   const admin = new pg.Pool({ connectionString: POSTGRES_URL, max: 1 });
   await admin.query(`CREATE SCHEMA ${schema}`);
   const redis = new Redis(REDIS_URL);
+  const folder = mkdtempSync(join(tmpdir(), 'posture-bench-counters-'));
   const stores = {
+    sqlite: await openSqliteCounters(join(folder, 'counters.db')),
     memory: createMemoryCounters(),
     redis: await openRedisCounters({ url: REDIS_URL, prefix: run }),
     postgres: await openPostgresCounters({
@@ -149,6 +154,7 @@ export async function run(report) {
           decide(requests[j], policy, plain, { now });
         },
         'Counters, memory': viaStore(stores.memory),
+        'Counters, SQLite': viaStore(stores.sqlite),
         'Counters, Redis': viaStore(stores.redis),
         'Counters, PostgreSQL': viaStore(stores.postgres),
         'floor: bare Redis INCR + PEXPIRE': async (i) => {
@@ -204,10 +210,18 @@ export async function run(report) {
     // Several gateways on one store: every transaction writes a record every process shares.
     const rows = [];
     for (const processes of [1, 2, 4]) {
-      for (const backend of ['redis', 'postgres']) {
-        const where = backend === 'redis' ? `${run}hot-${processes}:` : `${schema}`;
+      for (const backend of ['sqlite', 'redis', 'postgres']) {
+        const where = {
+          sqlite: join(folder, `hot-${processes}.db`),
+          redis: `${run}hot-${processes}:`,
+          postgres: schema,
+        }[backend];
         const store =
-          backend === 'redis' ? await openRedisCounters({ url: REDIS_URL, prefix: where }) : stores.postgres;
+          backend === 'redis'
+            ? await openRedisCounters({ url: REDIS_URL, prefix: where })
+            : backend === 'sqlite'
+              ? await openSqliteCounters(where)
+              : stores.postgres;
         if (backend === 'postgres') await admin.query(`TRUNCATE ${schema}.posture_counters`);
         const result = await several(backend, where, processes);
         const hot = await store.transact(
@@ -215,7 +229,7 @@ export async function run(report) {
           Date.now(),
           (state) => state.rateLog('hot').times[0] ?? 0,
         );
-        if (backend === 'redis') await store.close();
+        if (backend !== 'postgres') await store.close();
         if (hot !== result.calls)
           throw new Error(
             `${backend}: the shared record counts ${hot}, the workers committed ${result.calls}`,
@@ -234,7 +248,7 @@ export async function run(report) {
       `several processes, ${IN_FLIGHT} in flight each, every transaction writes one record all share`,
     );
     report.table(rows, [
-      ['store', (row) => (row.backend === 'redis' ? 'Redis' : 'PostgreSQL')],
+      ['store', (row) => ({ sqlite: 'SQLite', redis: 'Redis', postgres: 'PostgreSQL' })[row.backend]],
       ['processes', (row) => row.processes],
       ['transactions/s', (row) => format.count(row.perSecond)],
       ['failed', (row) => row.errors],
@@ -250,6 +264,7 @@ export async function run(report) {
       cursor = next;
     } while (cursor !== '0');
     await redis.quit();
+    rmSync(folder, { recursive: true, force: true });
     await admin.query(`DROP SCHEMA ${schema} CASCADE`);
     await admin.end();
   }

@@ -1,18 +1,28 @@
 // One of several processes hammering one shared Counters store: every transaction bumps a
 // session of its own and one record every process shares (the hot rate log of one agent), so
 // every commit can conflict with the other processes'. Prints `{ calls, errors, ms, firstError }` when done.
-// Usage: node worker.js <redis|postgres> <prefix or schema> <seconds> <in flight> <start at (ms)>
-import { openPostgresCounters, openRedisCounters } from '../../../packages/storage/dist/index.js';
+// Usage: node worker.js <sqlite|redis|postgres> <file, prefix or schema> <seconds> <in flight> <start at (ms)>
+import {
+  openPostgresCounters,
+  openRedisCounters,
+  openSqliteCounters,
+} from '../../../packages/storage/dist/index.js';
 
 const [backend, where, seconds, inFlight, startAt] = process.argv.slice(2);
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const counters =
-  backend === 'redis'
-    ? await openRedisCounters({ url: REDIS_URL, prefix: where })
-    : await openPostgresCounters({
-        config: { connectionString: POSTGRES_URL, options: `-c search_path=${where}`, max: Number(inFlight) },
-      });
+  backend === 'sqlite'
+    ? await openSqliteCounters(where)
+    : backend === 'redis'
+      ? await openRedisCounters({ url: REDIS_URL, prefix: where })
+      : await openPostgresCounters({
+          config: {
+            connectionString: POSTGRES_URL,
+            options: `-c search_path=${where}`,
+            max: Number(inFlight),
+          },
+        });
 
 await new Promise((resolve) => setTimeout(resolve, Math.max(0, Number(startAt) - Date.now())));
 const end = performance.now() + Number(seconds) * 1000;
