@@ -5,6 +5,7 @@
 // Zero-width and joiners, word joiner and invisible operators, BOM, bidi embeddings, overrides and
 // isolates, tag characters, variation selectors: nothing a reader of the description sees.
 const INVISIBLE =
+  // eslint-disable-next-line no-misleading-character-class -- lone invisible code points, on purpose
   /[\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF\u{E0000}-\u{E007F}\uFE00-\uFE0F]/gu;
 
 const INSTRUCTIONS: ReadonlyArray<[string, RegExp]> = [
