@@ -1,8 +1,11 @@
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createDetector, hashValue, redact } from '../../src/index.js';
+// @ts-expect-error plain JavaScript, shared with the benchmark
+import { positives } from '../../../../test/data/corpus/labelled.js';
 
 const detector = createDetector();
 const KEY = utf8ToBytes('per-installation key for tests');
@@ -119,5 +122,48 @@ describe('redact', () => {
     expect(JSON.stringify(value)).not.toContain(AWS);
     expect(JSON.stringify(value)).toContain('[TRUNCATED:depth_limit]');
     expect(removed).toEqual([{ class: 'depth_limit', path: '$.next.next.next.next', count: 1 }]);
+  });
+});
+
+describe('redaction, for any placement of sensitive values', () => {
+  // Texts of the labelled corpus placed anywhere in random JSON structures: every labelled value
+  // the detector finds in the text alone is gone from the redacted copy, whatever the placement,
+  // and the removal list counts one entry per finding.
+  const samples = positives() as Array<{ text: string; labels: Array<{ start: number; end: number }> }>;
+  const escaped = (text: string) => JSON.stringify(text).slice(1, -1);
+  const found = samples.flatMap((sample) => {
+    const findings = detector.scan(sample.text);
+    return sample.labels
+      .filter((l) => findings.some((f) => f.start <= l.start && f.end >= l.end))
+      .map((l) => escaped(sample.text.slice(l.start, l.end)))
+      .filter((value) => value.length >= 8);
+  });
+
+  it('removes every value it finds, wherever the text sits, and counts each removal', () => {
+    const leaf = fc.oneof(
+      fc.constantFrom(...samples.map((s) => s.text)),
+      fc.string({ maxLength: 20 }),
+      fc.integer(),
+      fc.constant(null),
+    );
+    const tree = fc.letrec((tie) => ({
+      node: fc.oneof(
+        { depthSize: 'small' },
+        leaf,
+        fc.array(tie('node'), { maxLength: 4 }),
+        fc.dictionary(fc.string({ maxLength: 8 }), tie('node'), { maxKeys: 4 }),
+      ),
+    })).node;
+    fc.assert(
+      fc.property(tree, (value) => {
+        const findings = detector.scanValue(value);
+        const { value: out, removed } = redact(value, findings, { mode: 'mask' });
+        const before = JSON.stringify(value) ?? '';
+        const after = JSON.stringify(out) ?? '';
+        for (const secret of found) if (before.includes(secret)) expect(after).not.toContain(secret);
+        expect(removed.reduce((sum, r) => sum + r.count, 0)).toBe(findings.length);
+      }),
+      { numRuns: 200, seed: 20261201 },
+    );
   });
 });
