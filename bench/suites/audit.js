@@ -50,7 +50,10 @@ export async function run(report) {
       `Durable appends: ${IN_FLIGHT} appends in flight, ~${Math.round(bytes)}-byte events, ${ROUNDS} interleaved rounds of ${SECONDS} s`,
     );
     report.note(
-      'SQLite: WAL, synchronous=FULL, one file per contender on the same disk; PostgreSQL: synchronous_commit on',
+      'SQLite: WAL, every commit on disk before its appends resolve (Posture: fdatasync after COMMIT,',
+    );
+    report.note(
+      'plain: synchronous=FULL), one file each on the same disk. PostgreSQL: synchronous_commit on',
     );
     report.note(
       `plain inserts: JSON.stringify of each event into the same table (same indexes), ${BATCH} rows per transaction`,

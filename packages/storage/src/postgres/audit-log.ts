@@ -1,15 +1,18 @@
-// The audit log in PostgreSQL (`pg`), shared by every gateway replica. Group commit: one
-// transaction per batch of concurrent appends, each caller released after its COMMIT returned
-// (with `synchronous_commit` forced on, so that means the WAL is flushed).
+// The audit log in PostgreSQL (`pg`), shared by every gateway replica. Group commit: one statement,
+// its own transaction, per batch of concurrent appends, each caller released once it returned (with
+// `synchronous_commit` forced on, so the WAL is flushed by then).
 //
-// Any number of processes may append. A batch locks the head row (`FOR UPDATE`), reads the Merkle
-// frontier from it, assigns seqs from its size, inserts the events and writes the new frontier back
-// in the same transaction: writers interleave whole batches, and seqs have no gaps or duplicates. A
-// checkpoint is signed under the same lock, so every checkpoint extends the one before it.
+// Any number of processes may append. A batch's seqs and Merkle leaves are computed from the head
+// (size and frontier) as this process last committed it; the statement locks the head row
+// (`FOR UPDATE`) and writes only if the head is still that size, moving it in the same transaction.
+// If another writer moved it first, nothing is written and the batch is computed again from the
+// new head: writers interleave whole batches, and seqs have no gaps or duplicates. A checkpoint is
+// signed under the same lock, so every checkpoint extends the one before it.
 //
 // A connection that breaks (a server restart, `pg_terminate_backend`) fails only the attempt: the
-// batch is written again on a new connection. If it broke during COMMIT, the batch may already be
-// kept; every batch records its id, and the retry looks for it first, so nothing is written twice.
+// batch is written again on a new connection. If it broke after the statement was sent, the batch
+// may already be kept; every batch records its id, and the retry looks for it first, so nothing is
+// written twice.
 import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
@@ -85,18 +88,27 @@ const FILTER_CLAUSES: Partial<Record<keyof AuditFilter, FilterClause>> = {
 const LOCK_HEAD = `BEGIN; SET LOCAL synchronous_commit = on;
   SELECT size::float8 AS size, hashes FROM posture_audit_head WHERE id = 0 FOR UPDATE`;
 
-// One statement for a whole batch: the rows come in as one array per column.
-const WRITE_BATCH = `WITH events AS (
+// One statement, its own transaction, for a whole batch: it locks the head row only if the log
+// still has the size the seqs were computed from, inserts the rows (one array per column), records
+// the batch and moves the head. If another writer moved the head first, it changes nothing and
+// returns no row. `synchronous_commit` is forced on for this transaction: the WAL is flushed before
+// the statement returns.
+const WRITE_BATCH = `WITH head AS (
+    SELECT h.size FROM posture_audit_head h, (SELECT set_config('synchronous_commit', 'on', true)) AS durable
+    WHERE h.id = 0 AND h.size = $1
+    FOR UPDATE OF h
+  ), events AS (
     INSERT INTO posture_audit_events
       (seq, time, kind, actor_user, actor_agent, tool, decision, outcome, json, leaf_hash)
     SELECT $1::int8 + n - 1, time, kind, actor_user, actor_agent, tool, decision, outcome, json, leaf_hash
-    FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                $9::text[], $10::bytea[])
+    FROM head, unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                      $9::text[], $10::bytea[])
       WITH ORDINALITY AS t(time, kind, actor_user, actor_agent, tool, decision, outcome, json, leaf_hash, n)
   ), batch AS (
-    INSERT INTO posture_audit_batches (id, first_seq, count) VALUES ($11, $1, $12)
+    INSERT INTO posture_audit_batches (id, first_seq, count) SELECT $11, $1, $12 FROM head
   )
-  UPDATE posture_audit_head SET size = $13, hashes = $14 WHERE id = 0`;
+  UPDATE posture_audit_head h SET size = $13, hashes = $14 FROM head WHERE h.id = 0
+  RETURNING h.size`;
 
 const ignore = () => {};
 
@@ -136,6 +148,10 @@ class PostgresAuditLogImpl implements PostgresAuditLog {
   readonly #options: PostgresAuditLogOptions;
   readonly #queue: GroupCommit<PreparedEvent, StoredEvent>;
   readonly #redact: EvidenceRedactor;
+  /** The head as this process last committed it: where its next batch starts, unless another moved it. */
+  #head: MerkleFrontier | undefined;
+  /** The largest checkpoint this process knows of, for `checkpointEvery.events`. */
+  #signedSize = 0;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -197,10 +213,7 @@ class PostgresAuditLogImpl implements PostgresAuditLog {
   }
 
   /** Runs `work` in a transaction holding the head row lock; returns its result after COMMIT. */
-  async #underHeadLock<T>(
-    work: (client: pg.PoolClient, frontier: MerkleFrontier) => Promise<T>,
-    onCommitFailure?: () => void,
-  ): Promise<T> {
+  async #underHeadLock<T>(work: (client: pg.PoolClient, frontier: MerkleFrontier) => Promise<T>): Promise<T> {
     const client = await this.#pool.connect();
     // A checked-out client whose connection drops between queries emits `error`; the next query
     // fails and says so, so the event itself must not crash the process.
@@ -211,12 +224,7 @@ class PostgresAuditLogImpl implements PostgresAuditLog {
       const row = results[2]!.rows[0] as { size: number; hashes: string };
       const frontier = MerkleFrontier.fromJSON({ size: row.size, hashes: JSON.parse(row.hashes) as unknown });
       const result = await work(client, frontier);
-      try {
-        await client.query('COMMIT');
-      } catch (error) {
-        onCommitFailure?.();
-        throw error;
-      }
+      await client.query('COMMIT');
       return result;
     } catch (error) {
       broken = error as Error;
@@ -246,20 +254,40 @@ class PostgresAuditLogImpl implements PostgresAuditLog {
     const id = randomUUID();
     const retryFor = this.#options.retryForMs ?? 10_000;
     const started = Date.now();
+    // After a connection broke with the statement sent, this batch may be in the log already.
     let mayBeKept = false;
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 0; ;) {
       try {
-        return await this.#underHeadLock(
-          (client, frontier) => this.#writeAttempt(client, frontier, items, id, mayBeKept),
-          () => (mayBeKept = true),
-        );
+        if (mayBeKept) {
+          const kept = await this.#keptBatch(id, items);
+          if (kept !== undefined) return kept;
+        }
+        const sent = () => (mayBeKept = true);
+        // Optimistic, one statement, from the head this process last wrote; if another writer
+        // moved it, the batch is written again holding the head lock, which always succeeds.
+        const events =
+          this.#head !== undefined
+            ? await this.#writeAttempt(this.#head, items, id, sent)
+            : await this.#underHeadLock((client, head) =>
+                this.#writeAttempt(head, items, id, sent, client),
+              ).catch((error: unknown) => {
+                // A COMMIT that broke may have been applied.
+                if (isRetriable(error)) sent();
+                throw error;
+              });
+        if (events !== undefined) {
+          await this.#checkpointIfDue();
+          return events;
+        }
+        this.#head = undefined;
       } catch (error) {
+        this.#head = undefined;
         if (isRetriable(error) && !this.#closedForGood() && Date.now() - started < retryFor) {
-          await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt)));
+          await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt++)));
           continue;
         }
         const what = mayBeKept
-          ? `writing a batch of \`${items.length}\` events failed while committing, so the server may have kept it`
+          ? `writing a batch of \`${items.length}\` events failed after the connection broke, so the server may have kept it`
           : `writing a batch of \`${items.length}\` events failed and nothing of it was kept`;
         throw new Error(`audit log \`${this.origin}\`: ${what}: ${(error as Error).message}`, {
           cause: error,
@@ -268,29 +296,42 @@ class PostgresAuditLogImpl implements PostgresAuditLog {
     }
   }
 
+  /** The stored events of batch `id`, if it was committed. */
+  async #keptBatch(id: string, items: PreparedEvent[]): Promise<StoredEvent[] | undefined> {
+    const { rows } = await this.#pool.query<{ first_seq: number }>(
+      'SELECT first_seq::float8 AS first_seq FROM posture_audit_batches WHERE id = $1',
+      [id],
+    );
+    if (rows[0] === undefined) return undefined;
+    const first = rows[0].first_seq;
+    return items.map((prepared, i) => ({ ...prepared.event, seq: first + i }) as StoredEvent);
+  }
+
+  /** Signs a checkpoint when `checkpointEvery.events` were appended since the last one this process saw. */
+  async #checkpointIfDue(): Promise<void> {
+    const every = this.#options.checkpointEvery?.events;
+    if (every === undefined || this.#head === undefined || this.#head.size - this.#signedSize < every) return;
+    try {
+      this.#signedSize = (await this.#checkpointNow()).size;
+    } catch {
+      // The events are kept; the checkpoint is signed after a later batch, or on close.
+    }
+  }
+
   /** Whether the pool is gone (closing with an error still pending): retrying would only wait. */
   #closedForGood(): boolean {
     return this.#pool.ended || this.#pool.ending;
   }
 
+  /** Writes the batch after `head`; undefined if the log has moved past `head` meanwhile. */
   async #writeAttempt(
-    client: pg.PoolClient,
     head: MerkleFrontier,
     items: PreparedEvent[],
     id: string,
-    mayBeKept: boolean,
-  ): Promise<StoredEvent[]> {
-    if (mayBeKept) {
-      // Under the head lock, so an earlier attempt still committing has finished one way or the other.
-      const { rows } = await client.query<{ first_seq: number }>(
-        'SELECT first_seq::float8 AS first_seq FROM posture_audit_batches WHERE id = $1',
-        [id],
-      );
-      if (rows[0] !== undefined) {
-        const first = rows[0].first_seq;
-        return items.map((prepared, i) => ({ ...prepared.event, seq: first + i }) as StoredEvent);
-      }
-    }
+    onSentAndBroken: () => void,
+    /** A client in a transaction holding the head lock; otherwise the statement is its own transaction. */
+    locked?: pg.PoolClient,
+  ): Promise<StoredEvent[] | undefined> {
     const frontier = head.clone();
     const first = frontier.size;
     const n = items.length;
@@ -324,31 +365,44 @@ class PostgresAuditLogImpl implements PostgresAuditLog {
       frontier.append(leaf);
       events[i] = { ...event, seq };
     }
-    await client.query({
-      name: 'posture_audit_write_batch',
-      text: WRITE_BATCH,
-      values: [
-        first,
-        columns.time,
-        columns.kind,
-        columns.user,
-        columns.agent,
-        columns.tool,
-        columns.decision,
-        columns.outcome,
-        columns.json,
-        columns.leaf,
-        id,
-        n,
-        frontier.size,
-        JSON.stringify(frontier.toJSON().hashes),
-      ],
-    });
-    const every = this.#options.checkpointEvery?.events;
-    if (every !== undefined) {
-      const signed = await this.#latestSize(client);
-      if (frontier.size - signed >= every) await this.#signAndStore(client, frontier);
+    // Connecting first: a failure there means nothing was sent.
+    const client = locked ?? (await this.#pool.connect());
+    if (locked === undefined) client.on('error', ignore);
+    let broken: Error | undefined;
+    let rows: unknown[];
+    try {
+      ({ rows } = await client.query({
+        name: 'posture_audit_write_batch',
+        text: WRITE_BATCH,
+        values: [
+          first,
+          columns.time,
+          columns.kind,
+          columns.user,
+          columns.agent,
+          columns.tool,
+          columns.decision,
+          columns.outcome,
+          columns.json,
+          columns.leaf,
+          id,
+          n,
+          frontier.size,
+          JSON.stringify(frontier.toJSON().hashes),
+        ],
+      }));
+    } catch (error) {
+      broken = error as Error;
+      if (isRetriable(error)) onSentAndBroken();
+      throw error;
+    } finally {
+      if (locked === undefined) {
+        client.off('error', ignore);
+        client.release(broken);
+      }
     }
+    if (rows.length === 0) return undefined;
+    this.#head = frontier;
     return events;
   }
 
