@@ -215,15 +215,18 @@ describe.skipIf(skip)('postgres audit log', () => {
     ).rejects.toThrow(/^cannot open audit log on postgresql: /);
   });
 
-  it('stores and finds values PostgreSQL text cannot hold (NUL, lone surrogates)', async () => {
+  it('stores and finds values PostgreSQL text cannot hold (NUL, lone surrogates) and separators', async () => {
     const { config, keyFile } = await place();
     const log = await open({ config, keyFile });
     const odd = 'bad\u0000user\uD800';
     const stored = await Promise.all([
       log.append(sampleEvent(0, { actor: { user: odd, agent: 'a' } })),
-      log.append(sampleEvent(1)),
+      // U+001E separates the events' JSON texts on the way to the server: JSON escapes it.
+      log.append(sampleEvent(1, { args: { sep: 'a\u001eb\u001e' }, tool: 'x/\u001e' })),
     ]);
     expect(await log.read(0, 2)).toEqual(stored);
+    expect(stored[1]!.args).toEqual({ sep: 'a\u001eb\u001e' });
+    expect((await log.search({ tool: 'x/\u001e' })).map((e) => e.seq)).toEqual([1]);
     expect((await log.search({ user: odd })).map((e) => e.seq)).toEqual([0]);
     await log.checkpoint();
     expect(await verifyStore(log)).toMatchObject({ ok: true, checked: 2 });

@@ -89,7 +89,9 @@ const LOCK_HEAD = `BEGIN; SET LOCAL synchronous_commit = on;
   SELECT size::float8 AS size, hashes FROM posture_audit_head WHERE id = 0 FOR UPDATE`;
 
 // One statement, its own transaction, for a whole batch: it locks the head row only if the log
-// still has the size the seqs were computed from, inserts the rows (one array per column), records
+// still has the size the seqs were computed from, inserts the rows (one array per search column;
+// the events' JSON as one text split at U+001E, which JSON text always escapes; the leaf hashes as
+// one bytea of 32 bytes each: no per-element array quoting for the large values), records
 // the batch and moves the head. If another writer moved the head first, it changes nothing and
 // returns no row. `synchronous_commit` is forced on for this transaction: the WAL is flushed before
 // the statement returns.
@@ -100,10 +102,11 @@ const WRITE_BATCH = `WITH head AS (
   ), events AS (
     INSERT INTO posture_audit_events
       (seq, time, kind, actor_user, actor_agent, tool, decision, outcome, json, leaf_hash)
-    SELECT $1::int8 + n - 1, time, kind, actor_user, actor_agent, tool, decision, outcome, json, leaf_hash
+    SELECT $1::int8 + n - 1, time, kind, actor_user, actor_agent, tool, decision, outcome, json,
+           substring($10::bytea FROM (n::int - 1) * 32 + 1 FOR 32)
     FROM head, unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                      $9::text[], $10::bytea[])
-      WITH ORDINALITY AS t(time, kind, actor_user, actor_agent, tool, decision, outcome, json, leaf_hash, n)
+                      string_to_array($9::text, chr(30)))
+      WITH ORDINALITY AS t(time, kind, actor_user, actor_agent, tool, decision, outcome, json, n)
   ), batch AS (
     INSERT INTO posture_audit_batches (id, first_seq, count) SELECT $11, $1, $12 FROM head
   )
@@ -344,7 +347,7 @@ class PostgresAuditLogImpl implements PostgresAuditLog {
       decision: new Array<string | null>(n),
       outcome: new Array<string | null>(n),
       json: new Array<string>(n),
-      leaf: new Array<Buffer>(n),
+      leaves: Buffer.allocUnsafe(32 * n),
     };
     const events: StoredEvent[] = new Array<StoredEvent>(n);
     for (let i = 0; i < n; i++) {
@@ -361,7 +364,7 @@ class PostgresAuditLogImpl implements PostgresAuditLog {
       columns.decision[i] = column(event.decision);
       columns.outcome[i] = column(event.outcome);
       columns.json[i] = json;
-      columns.leaf[i] = leaf;
+      columns.leaves.set(leaf, 32 * i);
       frontier.append(leaf);
       events[i] = { ...event, seq };
     }
@@ -383,8 +386,8 @@ class PostgresAuditLogImpl implements PostgresAuditLog {
           columns.tool,
           columns.decision,
           columns.outcome,
-          columns.json,
-          columns.leaf,
+          columns.json.join('\u001e'),
+          columns.leaves,
           id,
           n,
           frontier.size,
