@@ -88,7 +88,8 @@ export function createDetector(options: DetectorOptions = {}): Detector {
   const scanValue = (root: unknown): readonly Finding[] => {
     let out: Finding[] | undefined;
     let nodes = 0;
-    const ancestors = new Set<object>();
+    // The objects on the path to the current one (at most maxDepth): a cycle leads back to one.
+    const ancestors: object[] = [];
     // The path of the value being visited, as segments (array indices, property names — masked
     // where a name holds a finding); made into a string only for a finding.
     const segments: Array<string | number> = [];
@@ -128,7 +129,7 @@ export function createDetector(options: DetectorOptions = {}): Detector {
           return;
       }
       if (value === null) return;
-      if (ancestors.has(value)) {
+      if (ancestors.includes(value)) {
         marker('cycle');
         return;
       }
@@ -136,7 +137,7 @@ export function createDetector(options: DetectorOptions = {}): Detector {
         marker('depth_limit');
         return;
       }
-      ancestors.add(value);
+      ancestors.push(value);
       if (Array.isArray(value)) {
         for (let i = 0; i < value.length; i++) {
           segments.push(i);
@@ -163,7 +164,7 @@ export function createDetector(options: DetectorOptions = {}): Detector {
           segments.pop();
         }
       }
-      ancestors.delete(value);
+      ancestors.pop();
     };
     /** A property name as a path segment; a name that holds a finding appears masked, never as itself. */
     const keySegment = (key: string): string => {

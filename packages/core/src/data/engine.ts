@@ -30,6 +30,8 @@ export class Hits {
   schemeCount = 0;
   keywordLength = 0;
   ipv6RunEnd = 0;
+  /** Keys of structured values already judged: sensitive or not. */
+  readonly sensitiveKeys = new Map<string, boolean>();
 
   addScheme(at: number): void {
     if (this.schemeCount === this.schemes.length) {
@@ -1182,7 +1184,14 @@ function valueClass(s: string, key: string, start: number, end: number): number 
 
 /** A string under a sensitive key of a structured value is judged as that key's value. */
 function keyedValue(s: string, key: string, h: Hits): void {
-  if (!isSensitiveKey(key)) return;
+  // structured values repeat their keys: remember the verdict for a while
+  let sensitive = h.sensitiveKeys.get(key);
+  if (sensitive === undefined) {
+    sensitive = isSensitiveKey(key);
+    if (h.sensitiveKeys.size >= 4096) h.sensitiveKeys.clear();
+    h.sensitiveKeys.set(key, sensitive);
+  }
+  if (!sensitive) return;
   for (let k = 0; k < h.count; k++) if (h.start[k]! <= 0 && h.end[k]! >= s.length) return;
   value(s, key, 0, h, true);
 }
