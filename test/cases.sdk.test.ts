@@ -7,6 +7,7 @@ import type { Decision } from '@posture/core';
 import { argsHash, createEnforcer, type Enforcer } from '@posture/sdk';
 import {
   createMemoryApprovalQueue,
+  createMemoryCounters,
   createMemoryAuditLog,
   type ApprovalQueue,
   type AuditLog,
@@ -52,37 +53,52 @@ async function run(enforcer: Enforcer, c: Case): Promise<Decision> {
   }
 }
 
-for (const file of loadCases()) {
-  describe(`sdk: ${file.name}`, () => {
-    let enforcer: Enforcer;
-    let approvals: ApprovalQueue;
-    let audit: AuditLog;
-    let now = 0;
+// Each file twice: on the enforcer's own memory state, and on the Counters port (what several
+// gateway replicas share), which runs every decision in a transaction over the records it names.
+const MODES = [
+  { name: 'sdk', counters: () => undefined },
+  { name: 'sdk + counters', counters: () => createMemoryCounters() },
+];
 
-    beforeAll(() => {
-      approvals = createMemoryApprovalQueue();
-      audit = createMemoryAuditLog();
-      enforcer = createEnforcer({ policy: loadCompiled(file), audit, approvals, clock: () => now });
-    });
+for (const mode of MODES)
+  for (const file of loadCases()) {
+    describe(`${mode.name}: ${file.name}`, () => {
+      let enforcer: Enforcer;
+      let approvals: ApprovalQueue;
+      let audit: AuditLog;
+      let now = 0;
 
-    file.requests.forEach((c, index) => {
-      it(`#${index} ${c.name}`, async () => {
-        now = c.at;
-        if (c.request.approval && c.request.user) {
-          await preApprove(approvals, { ...boundOf(c), session: sessionOf(c) }, c.at);
-        }
-        const before = await audit.size();
-        const decision = await run(enforcer, c);
-        const { actual, wanted } = compare(decision, c.expect);
-        expect(
-          actual,
-          `${file.name} requests[${index}] ${c.name}\ndecision: ${JSON.stringify(decision)}`,
-        ).toEqual(wanted);
-        // Every call leaves exactly one event, bound to the call's arguments.
-        const events = await audit.read(before, await audit.size());
-        expect(events).toHaveLength(1);
-        expect(events[0]!.args_hash).toBe(argsHash((c.request.args ?? {}) as Record<string, unknown>));
+      beforeAll(() => {
+        approvals = createMemoryApprovalQueue();
+        audit = createMemoryAuditLog();
+        const counters = mode.counters();
+        enforcer = createEnforcer({
+          policy: loadCompiled(file),
+          audit,
+          approvals,
+          clock: () => now,
+          ...(counters ? { counters } : {}),
+        });
+      });
+
+      file.requests.forEach((c, index) => {
+        it(`#${index} ${c.name}`, async () => {
+          now = c.at;
+          if (c.request.approval && c.request.user) {
+            await preApprove(approvals, { ...boundOf(c), session: sessionOf(c) }, c.at);
+          }
+          const before = await audit.size();
+          const decision = await run(enforcer, c);
+          const { actual, wanted } = compare(decision, c.expect);
+          expect(
+            actual,
+            `${file.name} requests[${index}] ${c.name}\ndecision: ${JSON.stringify(decision)}`,
+          ).toEqual(wanted);
+          // Every call leaves exactly one event, bound to the call's arguments.
+          const events = await audit.read(before, await audit.size());
+          expect(events).toHaveLength(1);
+          expect(events[0]!.args_hash).toBe(argsHash((c.request.args ?? {}) as Record<string, unknown>));
+        });
       });
     });
-  });
-}
+  }

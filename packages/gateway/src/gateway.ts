@@ -58,6 +58,8 @@ export interface GatewayOptions {
   approvals: ApprovalQueue;
   exceptions?: ExceptionStore;
   state?: DecisionState;
+  /** Limits shared with other gateway replicas (Redis, PostgreSQL); replaces `state`. */
+  counters?: Counters;
   clock?: () => number;
   redactionKey?: Uint8Array;
   failOpenReads?: boolean;
@@ -455,6 +457,7 @@ export class Gateway {
       approvals: o.approvals,
       state: this.#state,
       ...(o.exceptions ? { exceptions: o.exceptions } : {}),
+      ...(o.counters ? { counters: o.counters } : {}),
       ...(o.clock ? { clock: o.clock } : {}),
       ...(o.redactionKey ? { redactionKey: o.redactionKey } : {}),
       ...(o.failOpenReads ? { failOpenReads: true } : {}),

@@ -6,6 +6,7 @@ import {
   compileRetrieval,
   createMemoryState,
   decide,
+  stateKeys,
   type RetrievalAccess,
   type CompiledPolicy,
   type Decision,
@@ -19,6 +20,7 @@ import type {
   ApprovalRequest,
   AuditEvent,
   AuditLog,
+  Counters,
   ExceptionStore,
   Outcome,
   StoredEvent,
@@ -86,6 +88,11 @@ export interface EnforcerOptions {
   exceptions?: ExceptionStore;
   /** Decision state (rates, loops, session labels); in this process's memory by default. */
   state?: DecisionState;
+  /**
+   * Shared decision state, for several enforcers (gateway replicas) that must hold one set of
+   * limits: every decision runs in a transaction over the records it touches. Replaces `state`.
+   */
+  counters?: Counters;
   /** Milliseconds since the epoch; `Date.now` by default. Tests pass their own. */
   clock?: () => number;
   /** Per-installation key for `hash` redaction of evidence; without it evidence is masked. */
@@ -122,6 +129,7 @@ class PipelineEnforcer implements Enforcer {
   readonly #approvals: ApprovalQueue;
   readonly #exceptions: ExceptionStore | undefined;
   readonly #state: DecisionState;
+  readonly #counters: Counters | undefined;
   readonly #clock: () => number;
   readonly #redactor: EvidenceRedactor;
   readonly #failOpenReads: boolean;
@@ -136,6 +144,7 @@ class PipelineEnforcer implements Enforcer {
     this.#approvals = options.approvals;
     this.#exceptions = options.exceptions;
     this.#state = options.state ?? createMemoryState();
+    this.#counters = options.counters;
     this.#clock = options.clock ?? Date.now;
     this.#redactor = new EvidenceRedactor(options.policy, options.redactionKey);
     this.#failOpenReads = options.failOpenReads ?? false;
@@ -190,7 +199,7 @@ class PipelineEnforcer implements Enforcer {
       session: call.session,
       ...(call.labels ? { labels: call.labels } : {}),
     };
-    let decision = decide(request, this.policy, this.#state, { now: started });
+    let decision = await this.#decide(request, started);
     if (decision.decision !== 'deny') {
       const tool = this.policy.catalog.get(call.tool);
       const misfit = this.#schemas.checkFor(tool?.inputSchema)?.(call.args);
@@ -225,7 +234,7 @@ class PipelineEnforcer implements Enforcer {
       }
       // Declined, cancelled or failed: a deny, never a silent allow.
       if (answer !== 'accept') return this.#deny(call, hash, started, decision, 'confirm.declined', options);
-      decision = decide({ ...request, confirmed: true }, this.policy, this.#state, { now: this.#clock() });
+      decision = await this.#decide({ ...request, confirmed: true }, this.#clock());
     }
 
     if (!approved && raised()) {
@@ -233,7 +242,7 @@ class PipelineEnforcer implements Enforcer {
       if (exception) {
         exceptionId = exception;
         const approval = { id: `exception:${exception}` };
-        decision = decide({ ...request, approval }, this.policy, this.#state, { now: this.#clock() });
+        decision = await this.#decide({ ...request, approval }, this.#clock());
       } else {
         const pending = await this.#requestApproval(call, hash, decision, options);
         if (pending.status !== 'approved') {
@@ -251,9 +260,7 @@ class PipelineEnforcer implements Enforcer {
     if (approved) {
       // Decide again as the approved call, then use the approval (once, compare-and-set).
       approvalId = approved.id;
-      decision = decide({ ...request, approval: { id: approved.id } }, this.policy, this.#state, {
-        now: this.#clock(),
-      });
+      decision = await this.#decide({ ...request, approval: { id: approved.id } }, this.#clock());
       if (decision.decision === 'allow') {
         const used = await this.#approvals.consume(approved.id, bound, new Date(this.#clock()));
         if (!used.ok)
@@ -359,7 +366,7 @@ class PipelineEnforcer implements Enforcer {
       withheldDocuments = filtered.withheld;
     }
     const checked = this.#redactor.forAgent(value, decision.obligations);
-    this.#labelSession(call.session, checked.families);
+    await this.#labelSession(call.session, checked.families);
     if (checked.blocked) {
       const blocked: Decision = {
         decision: 'deny',
@@ -445,12 +452,42 @@ class PipelineEnforcer implements Enforcer {
     return owner ? [owner] : [];
   }
 
-  #labelSession(session: string, families: ReadonlySet<string>): void {
-    if (families.size === 0) return;
-    const labels = this.#state.session(session).labels;
-    for (const family of families) {
-      const label = FOUND_LABELS[family];
-      if (label && !labels.includes(label)) labels.push(label);
+  async #labelSession(session: string, families: ReadonlySet<string>): Promise<void> {
+    const found = [...families].flatMap((family) => (FOUND_LABELS[family] ? [FOUND_LABELS[family]] : []));
+    if (found.length === 0) return;
+    const add = (state: DecisionState) => {
+      const labels = state.session(session).labels;
+      for (const label of found) if (!labels.includes(label)) labels.push(label);
+    };
+    if (!this.#counters) return add(this.#state);
+    await this.#counters.transact({ session, rates: [] }, this.#clock(), add);
+  }
+
+  /**
+   * The core's decision, on this process's state or, with shared counters, inside one transaction
+   * over exactly the records it may touch. A store that fails denies: fail closed.
+   */
+  async #decide(request: DecisionRequest, now: number): Promise<Decision> {
+    if (!this.#counters) return decide(request, this.policy, this.#state, { now });
+    const keys = stateKeys(request, this.policy);
+    if (keys.session === undefined && keys.rates.length === 0)
+      return decide(request, this.policy, STATELESS, { now });
+    try {
+      return await this.#counters.transact(keys, now, (state) =>
+        decide(request, this.policy, state, { now }),
+      );
+    } catch (error) {
+      return {
+        decision: 'deny',
+        rules: ['limits'],
+        reasons: [
+          {
+            code: 'state.unavailable',
+            message: `the shared limits cannot be read: ${error instanceof Error ? error.message : String(error)}`,
+          },
+        ],
+        obligations: {},
+      };
     }
   }
 
@@ -579,6 +616,16 @@ class PipelineEnforcer implements Enforcer {
 }
 
 const DEFAULT_APPROVAL_MS = 15 * 60 * 1000;
+
+/** For decisions that touch no record: any read of it is a bug in stateKeys(), so it throws (and denies). */
+const STATELESS: DecisionState = {
+  session: () => {
+    throw new Error('a decision read a session that stateKeys() did not name');
+  },
+  rateLog: () => {
+    throw new Error('a decision read a rate log that stateKeys() did not name');
+  },
+};
 
 const OUTCOME_OF: Record<Verdict, Outcome> = {
   allow: 'allowed',

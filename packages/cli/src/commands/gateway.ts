@@ -3,6 +3,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { durationMs } from '@posture/core';
+import type { Counters } from '@posture/storage';
 import { CliError, type Register } from '../io.js';
 import { readPolicy } from '../policy.js';
 import { DEFAULT_PORT, DEFAULT_TOKEN_KEY, defaultAudience } from './token.js';
@@ -20,6 +21,7 @@ interface GatewayCommandOptions {
   failOpenReads?: boolean;
   credentials?: string;
   allowOrigin?: string[];
+  redis?: string;
 }
 
 type Credentials = Record<
@@ -48,6 +50,10 @@ export const registerGateway: Register = (program, io) => {
       'JSON: per server, the identity, headers or env the gateway uses upstream',
     )
     .option('--allow-origin <origin...>', 'browser origins allowed besides the gateway itself')
+    .option(
+      '--redis <url>',
+      'share rate limits, budgets, loops and session labels with other replicas (redis://…)',
+    )
     .action(async (options: GatewayCommandOptions) => {
       const { policy, compiled } = await readPolicy(io, options.policy);
       const port = Number(options.port);
@@ -76,11 +82,20 @@ export const registerGateway: Register = (program, io) => {
       } catch (error) {
         throw new CliError(`cannot open \`${options.db}\`: ${(error as Error).message}`);
       }
+      let counters: Counters | undefined;
+      if (options.redis) {
+        try {
+          counters = await storage.openRedisCounters({ url: options.redis });
+        } catch (error) {
+          throw new CliError(`cannot use Redis at \`${options.redis}\`: ${(error as Error).message}`);
+        }
+      }
       const gateway = new Gateway({
         policy,
         audit,
         approvals,
         inventory,
+        ...(counters ? { counters } : {}),
         approvalWaitMs,
         ...(options.failOpenReads ? { failOpenReads: true } : {}),
         ...(credentials ? { credentials } : {}),
@@ -133,6 +148,7 @@ export const registerGateway: Register = (program, io) => {
         await audit.close();
         await approvals.close();
         await inventory.close();
+        await counters?.close();
       };
       await new Promise<void>((resolve) => {
         const done = () => void shutdown().then(resolve);
