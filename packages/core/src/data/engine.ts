@@ -30,6 +30,8 @@ export class Hits {
   schemeCount = 0;
   keywordLength = 0;
   ipv6RunEnd = 0;
+  /** The next `/` at or after the token-run scanner's position (-1: none left, -2: not searched yet). */
+  slashAt = -2;
   /** Keys of structured values already judged: sensitive or not. */
   readonly sensitiveKeys = new Map<string, boolean>();
 
@@ -131,6 +133,7 @@ const MIN_RUN = 20;
 
 function scanRuns(s: string, h: Hits): void {
   const n = s.length;
+  h.slashAt = -2;
   let i = MIN_RUN - 1;
   while (i < n) {
     if (TOKEN[s.charCodeAt(i)] === 0) {
@@ -164,9 +167,10 @@ function run(s: string, a: number, b: number, h: Hits): void {
       p = end;
       continue;
     }
-    let slash = p + 1;
-    while (slash < b - 8 && s.charCodeAt(slash) !== 47) slash++;
-    if (slash >= b - 8) break;
+    // the next `/`, from a pointer that only moves forward (a long run is not read twice)
+    if (h.slashAt !== -1 && h.slashAt <= p) h.slashAt = s.indexOf('/', p + 1);
+    const slash = h.slashAt;
+    if (slash < 0 || slash >= b - 8) break;
     p = slash + 1;
   }
   // A 40-character secret access key shortly after an access key id (credentials CSV, `aws configure`).
