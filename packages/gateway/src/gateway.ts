@@ -38,6 +38,7 @@ import {
   toolDefinition,
   type ApprovalQueue,
   type AuditLog,
+  type Counters,
   type ExceptionStore,
   type Inventory,
 } from '@posture/storage';
