@@ -995,6 +995,23 @@ function isSensitiveKey(key: string): boolean {
 // Assignments are found from their operators (`:` and `=`, searched with indexOf, much faster
 // than a case-insensitive search for the keywords): the identifier just before an operator is
 // the key, and only a key holding a keyword is read further.
+/**
+ * An IPv6 address has a `::` or colons at most five apart three times over; a time such as
+ * `09:14:22` has neither, and is not read further.
+ */
+function couldBeIpv6(s: string, op: number): boolean {
+  if (s.charCodeAt(op + 1) === 58 || s.charCodeAt(op - 1) === 58) return true;
+  let at = op;
+  for (let colons = 1; colons < 3; colons++) {
+    let next = at + 1;
+    while (next <= at + 5 && s.charCodeAt(next) !== 58) next++;
+    if (next > at + 5) return false;
+    if (s.charCodeAt(next + 1) === 58) return true;
+    at = next;
+  }
+  return true;
+}
+
 function scanAssignments(s: string, h: Hits): void {
   h.schemeCount = 0;
   let colon = s.indexOf(':');
@@ -1017,7 +1034,11 @@ function scanAssignments(s: string, h: Hits): void {
     if (op < resume) continue;
     if (isColon && op >= ipv6Until) {
       // a colon between hex digits or colons: maybe an IPv6 address
-      if (HEXCOLON[s.charCodeAt(op + 1)] === 1 && HEXCOLON[s.charCodeAt(op - 1)] === 1) {
+      if (
+        HEXCOLON[s.charCodeAt(op + 1)] === 1 &&
+        HEXCOLON[s.charCodeAt(op - 1)] === 1 &&
+        couldBeIpv6(s, op)
+      ) {
         const end = ipv6(s, op, h);
         ipv6Until = end > 0 ? end : h.ipv6RunEnd;
         if (end > 0) continue;

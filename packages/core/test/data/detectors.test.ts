@@ -98,6 +98,9 @@ const POSITIVES: Array<[string, string, string]> = [
   ['SSN: 123-45-6789', 'us_ssn', '123-45-6789'],
   ['client 203.0.113.195 connected', 'ipv4', '203.0.113.195'],
   ['listen [2001:db8:85a3::8a2e:370:7334]:8080', 'ipv6', '2001:db8:85a3::8a2e:370:7334'],
+  ['at 09:14:22 from fe80::1ff:fe23:4567:890a%eth0', 'ipv6', 'fe80::1ff:fe23:4567:890a'],
+  ['peer 2001:0db8:0000:0042:0000:8a2e:0370:7334 up', 'ipv6', '2001:0db8:0000:0042:0000:8a2e:0370:7334'],
+  ['nat64 64:ff9b::192.0.2.33', 'ipv6', '64:ff9b::192.0.2.33'],
 ];
 
 describe('built-in detectors', () => {
