@@ -240,3 +240,45 @@ describe('gateway authentication', () => {
     await expect(token('helper', 'alice', 2 * 60 * 60_000)).rejects.toThrow(/at most 60 minutes/);
   });
 });
+
+describe('a call that waits for its approval', () => {
+  let waiting: TestGateway;
+
+  beforeAll(async () => {
+    waiting = await startGateway(POLICY, { approvalWaitMs: 10_000, approvalPollMs: 50 });
+  }, 30_000);
+
+  afterAll(async () => {
+    await waiting?.close();
+  });
+
+  it('streams progress while it waits, and runs once approved', async () => {
+    const client = await waiting.connect(await waiting.token());
+    const progress: string[] = [];
+    let decided = false;
+    const result = await client.callTool(
+      { name: 'everything__toggle-simulated-logging', arguments: {} },
+      undefined,
+      {
+        onprogress: (notification) => {
+          progress.push(notification.message ?? '');
+          if (decided) return;
+          decided = true;
+          // The approver acts while the call is still open.
+          void (async () => {
+            const [request] = await waiting.approvals.list({ status: 'pending' }, new Date());
+            await waiting.approvals.decide(
+              request!.id,
+              { approve: true, by: 'bob', byGroups: ['approvers'] },
+              new Date(),
+            );
+          })();
+        },
+      },
+    );
+    expect(result.isError).toBeFalsy();
+    expect(progress[0]).toMatch(/waiting for approval/);
+    const events = await waiting.audit.read(0, await waiting.audit.size());
+    expect(events.map((e) => e.outcome)).toEqual(['pending', 'allowed']);
+  });
+});

@@ -10,9 +10,10 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { Gateway } from './gateway.js';
 import { readMessage } from './body.js';
+import { SessionTransport } from './session-transport.js';
 import type { TokenClaims, TokenVerifier } from './tokens.js';
 
 export interface HttpOptions {
@@ -33,7 +34,7 @@ export interface HttpOptions {
 }
 
 interface Session {
-  transport: StreamableHTTPServerTransport;
+  transport: SessionTransport;
   claims: TokenClaims;
   lastSeen: number;
 }
@@ -109,8 +110,15 @@ export async function serveHttp(options: HttpOptions): Promise<RunningGateway> {
         return unauthorized(res, 'the token did not open this session');
       }
       session.lastSeen = Date.now();
-      await session.transport.handleRequest(req, res, parsed);
-      return;
+      if (req.method === 'POST') return session.transport.post(req, res, parsed as JSONRPCMessage);
+      if (req.method === 'GET') return session.transport.listen(res);
+      if (req.method === 'DELETE') {
+        sessions.delete(sessionId);
+        await session.transport.close();
+        res.writeHead(200).end();
+        return;
+      }
+      return plain(res, 405, `method \`${req.method}\` is not allowed`);
     }
 
     if (req.method !== 'POST' || (parsed as { method?: unknown }).method !== 'initialize') {
@@ -124,21 +132,12 @@ export async function serveHttp(options: HttpOptions): Promise<RunningGateway> {
     const id = randomUUID();
     if (!options.tokens.bind(claims, id))
       return unauthorized(res, 'the token has already been used for a session');
-    const transport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: () => id,
-      enableJsonResponse: false,
-      maxRequestBodySize: maxBody,
-      onsessioninitialized: (sid) => {
-        sessions.set(sid, { transport, claims, lastSeen: Date.now() });
-      },
-      onsessionclosed: (sid) => {
-        sessions.delete(sid);
-      },
-    });
+    const transport = new SessionTransport(id);
+    sessions.set(id, { transport, claims, lastSeen: Date.now() });
     transport.onclose = () => sessions.delete(id);
     const server = options.gateway.serverFor({ agent: claims.agent, user: claims.user, session: id });
     await server.connect(transport);
-    await transport.handleRequest(req, res, parsed);
+    transport.post(req, res, parsed as JSONRPCMessage);
   };
 
   const http: HttpServer = createServer((req, res) => {

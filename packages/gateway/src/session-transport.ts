@@ -1,0 +1,132 @@
+// One MCP session over Streamable HTTP, for the gateway's own HTTP server. Each POSTed request is
+// answered with plain JSON unless its handler sends something first (progress while a call waits
+// for approval, an elicitation to confirm it): then that response turns into an SSE stream. Most
+// calls never stream, and a JSON answer costs a fraction of an SSE one. Messages that belong to no
+// request (tools/list_changed) go to the session's GET stream when the client holds one open.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
+import {
+  SUPPORTED_PROTOCOL_VERSIONS,
+  isJSONRPCErrorResponse,
+  isJSONRPCRequest,
+  isJSONRPCResultResponse,
+  type JSONRPCMessage,
+  type RequestId,
+} from '@modelcontextprotocol/sdk/types.js';
+
+interface Exchange {
+  res: ServerResponse;
+  streaming: boolean;
+}
+
+export class SessionTransport implements Transport {
+  readonly sessionId: string;
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage) => void;
+  /** Open HTTP responses by the id of the request they answer. */
+  readonly #exchanges = new Map<RequestId, Exchange>();
+  #stream: ServerResponse | undefined;
+  #closed = false;
+
+  constructor(sessionId: string) {
+    this.sessionId = sessionId;
+  }
+
+  async start(): Promise<void> {}
+
+  /** Handles one POSTed JSON-RPC message, already read and checked. */
+  post(req: IncomingMessage, res: ServerResponse, message: JSONRPCMessage): void {
+    const version = req.headers['mcp-protocol-version'];
+    if (typeof version === 'string' && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
+      return reply(res, 400, error(null, -32600, `unsupported MCP-Protocol-Version \`${version}\``));
+    }
+    if (isJSONRPCRequest(message)) {
+      if (this.#exchanges.has(message.id)) {
+        return reply(res, 400, error(message.id, -32600, 'a request with this id is already in progress'));
+      }
+      this.#exchanges.set(message.id, { res, streaming: false });
+      // A client that goes away no longer waits: its answer is dropped when it comes.
+      res.once('close', () => {
+        if (this.#exchanges.get(message.id)?.res === res) this.#exchanges.delete(message.id);
+      });
+      this.onmessage?.(message);
+      return;
+    }
+    // Notifications and the client's answers to our requests (elicitation): accepted, no body.
+    res.writeHead(202, { 'mcp-session-id': this.sessionId }).end();
+    this.onmessage?.(message);
+  }
+
+  /** The session's stream for messages that belong to no request (GET). */
+  listen(res: ServerResponse): void {
+    if (this.#stream && !this.#stream.writableEnded) {
+      return reply(res, 409, error(null, -32600, 'this session already has a stream open'));
+    }
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      'mcp-session-id': this.sessionId,
+    });
+    res.write(': posture\n\n');
+    this.#stream = res;
+    res.once('close', () => {
+      if (this.#stream === res) this.#stream = undefined;
+    });
+  }
+
+  async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    if (this.#closed) return;
+    const answer = isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message);
+    const id = answer ? (message as { id: RequestId }).id : options?.relatedRequestId;
+    const exchange = id === undefined ? undefined : this.#exchanges.get(id);
+    if (!exchange) {
+      // Unrelated to an open request: the GET stream, if the client keeps one.
+      if (!answer && this.#stream && !this.#stream.writableEnded) this.#stream.write(event(message));
+      return;
+    }
+    if (answer) {
+      this.#exchanges.delete(id!);
+      if (exchange.streaming) exchange.res.end(event(message));
+      else reply(exchange.res, 200, message, this.sessionId);
+      return;
+    }
+    if (!exchange.streaming) {
+      exchange.streaming = true;
+      exchange.res.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-cache',
+        'mcp-session-id': this.sessionId,
+      });
+    }
+    exchange.res.write(event(message));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const { res } of this.#exchanges.values()) if (!res.writableEnded) res.end();
+    this.#exchanges.clear();
+    if (this.#stream && !this.#stream.writableEnded) this.#stream.end();
+    this.onclose?.();
+  }
+}
+
+function event(message: JSONRPCMessage): string {
+  return `event: message\ndata: ${JSON.stringify(message)}\n\n`;
+}
+
+function error(id: RequestId | null, code: number, message: string) {
+  return { jsonrpc: '2.0', id, error: { code, message } } as unknown as JSONRPCMessage;
+}
+
+function reply(res: ServerResponse, status: number, message: unknown, sessionId?: string): void {
+  if (res.writableEnded) return;
+  const body = JSON.stringify(message);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    ...(sessionId ? { 'mcp-session-id': sessionId } : {}),
+  });
+  res.end(body);
+}
