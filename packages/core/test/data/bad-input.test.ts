@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { isSafePattern } from 'redos-detector';
 import { describe, expect, it } from 'vitest';
 import { checkPattern, createDetector, loadPolicy, redact } from '../../src/index.js';
@@ -6,6 +7,54 @@ const detector = createDetector();
 const AWS = 'AKIAZ7Q3MEXR4NXW2BTA';
 
 describe('bad input', () => {
+  it('never throws, and reports sorted, non-overlapping spans inside the text, for any text', () => {
+    // fragments that start candidates of every scanner, glued at random with random characters
+    const fragment = fc.constantFrom(
+      'AKIA',
+      'ghp_',
+      'sk-ant-api03-',
+      'eyJhbGciOi',
+      '-----BEGIN PRIVATE KEY-----\n',
+      '-----END PRIVATE KEY-----',
+      'password=',
+      '"token": "',
+      'https://u:',
+      '@',
+      '.com',
+      '::',
+      ':',
+      '=',
+      '+1 ',
+      '4539 1488 ',
+      'DE89 ',
+      '123-45-',
+      '10.0.',
+      'AIza',
+      'xoxb-',
+      '\\n',
+    );
+    const text = fc
+      .array(fc.oneof(fragment, fc.string({ maxLength: 12, unit: 'binary' }), fc.string({ maxLength: 40 })), {
+        maxLength: 30,
+      })
+      .map((parts) => parts.join(''));
+    fc.assert(
+      fc.property(text, (s) => {
+        const findings = detector.scan(s);
+        let end = 0;
+        for (const f of findings) {
+          expect(f.start).toBeGreaterThanOrEqual(end);
+          expect(f.end).toBeGreaterThan(f.start);
+          expect(f.end).toBeLessThanOrEqual(s.length);
+          end = f.end;
+        }
+        const { value } = redact(s, findings, { mode: 'mask' });
+        expect(typeof value).toBe('string');
+      }),
+      { numRuns: 1000, seed: 7 },
+    );
+  });
+
   it('scans a huge string and reports offsets into it', () => {
     const filler = 'lorem ipsum dolor sit amet 12 ms, '.repeat(300_000); // about 10 MB
     const text = `${filler}key ${AWS}`;
