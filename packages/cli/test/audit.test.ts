@@ -61,6 +61,7 @@ function event(i: number, overrides: Partial<AuditEvent> = {}): AuditEvent {
 async function fill(count: number, every = 10): Promise<void> {
   const log = await openSqliteAuditLog({ path: db, checkpointEvery: { events: every } });
   for (let i = 0; i < count; i++) await log.append(event(i));
+  keptKeys.set(db, log.verifierKey);
   await log.close();
 }
 
@@ -80,6 +81,10 @@ function raw(change: (db: Database.Database) => void): void {
 }
 
 const verifierKey = () => readFileSync(join(dir, 'audit.pub'), 'utf8').trim();
+
+/** The verifier key of the log `fill` wrote at a path, as the log itself reported it. */
+const keptKeys = new Map<string, string>();
+const verifierKeyOf = (path: string) => keptKeys.get(path)!;
 
 describe('posture audit verify (a store)', () => {
   it('says ok for an untouched log', async () => {
@@ -202,10 +207,19 @@ describe('posture audit verify (a store)', () => {
     );
     expect(existsSync(missing)).toBe(false);
     await fill(1);
+    // An auditor's copy has the verifier key (audit.pub) and not the signer key: enough to verify.
     rmSync(join(dir, 'audit.key'));
-    expect((await run(['audit', 'verify', '--db', db])).err).toContain(
-      `no signer key at \`${join(dir, 'audit.key')}\``,
+    expect((await run(['audit', 'verify', '--db', db])).code).toBe(0);
+    expect(existsSync(join(dir, 'audit.key'))).toBe(false);
+    // Signing needs the signer key, and says where it looked.
+    expect((await run(['audit', 'checkpoint', '--db', db])).err).toBe(
+      `posture: no signer key at \`${join(dir, 'audit.key')}\`: pass the log's key file with --key-file\n`,
     );
+    rmSync(join(dir, 'audit.pub'));
+    const keyless = await run(['audit', 'verify', '--db', db]);
+    expect(keyless.code).toBe(2);
+    expect(keyless.err).toContain('no verifier key for audit log');
+    expect((await run(['audit', 'verify', '--db', db, '--key', verifierKeyOf(db)])).code).toBe(0);
     expect(existsSync(join(dir, 'audit.key'))).toBe(false);
   });
 

@@ -3,7 +3,7 @@
 // terminated under load. Needs a server (POSTGRES_URL, default the local one); without one the
 // suite is skipped with the reason printed, except in CI, where it fails.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -373,5 +373,30 @@ describe.skipIf(skip)('postgres audit log', () => {
     } finally {
       await proxy.close();
     }
+  });
+
+  it('opens read-only with the public key alone, refuses to write, and needs a log to be there', async () => {
+    const { schema, config, keyFile } = await place();
+    await expect(openPostgresAuditLog({ config, readOnly: true })).rejects.toThrow(
+      'cannot open audit log on postgresql: the database holds no audit log',
+    );
+    const log = await openPostgresAuditLog({ config, keyFile });
+    for (let i = 0; i < 4; i++) await log.append(sampleEvent(i));
+    await log.close();
+    const verifierKey = readFileSync(keyFile.replace(/\.key$/, '.pub'), 'utf8').trim();
+    rmSync(keyFile);
+    const reader = await open({ config, keyFile, readOnly: true });
+    expect(reader.verifierKey).toBe(verifierKey);
+    const notes = (await reader.checkpoints()).map((c) => c.note);
+    expect(await verifyLog(reader.entries(), notes, [verifierKey])).toEqual({
+      ok: true,
+      checked: 4,
+      covered: 4,
+    });
+    await expect(reader.append(sampleEvent(4))).rejects.toThrow('is open read-only');
+    // It wrote nothing: no key file, no new rows.
+    expect(existsSync(keyFile)).toBe(false);
+    const { rows } = await admin.query(`SELECT count(*)::int AS n FROM ${schema}.posture_audit_events`);
+    expect(rows[0].n).toBe(4);
   });
 });

@@ -4,7 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuditLogOptions } from '../src/audit/options.js';
 import { openSqliteAuditLog } from '../src/sqlite/audit-log.js';
+import { describe, expect, it } from 'vitest';
+import { verifyLog } from '../src/audit/verify.js';
 import { auditLogContract, type AuditLogTamper } from './conformance/audit-log.js';
+import { sampleEvent } from './support/events.js';
 import { forgeRecord, rewriteRecord } from './support/forge.js';
 
 /** Tampering through a second, raw connection to the file, as someone with the file would. */
@@ -89,4 +92,48 @@ auditLogContract('sqlite', async (options?: AuditLogOptions) => {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+});
+
+describe('a read-only SQLite log', () => {
+  it('reads and verifies with the public key alone, and refuses to write', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'posture-audit-ro-'));
+    try {
+      const path = join(dir, 'posture.db');
+      const log = await openSqliteAuditLog({ path });
+      for (let i = 0; i < 5; i++) await log.append(sampleEvent(i));
+      await log.close();
+      // An auditor's copy: the verifier key beside the database, no signer key.
+      rmSync(join(dir, 'audit.key'));
+      const reader = await openSqliteAuditLog({ path, readOnly: true });
+      try {
+        expect(reader.verifierKey).toBe(readFileSync(join(dir, 'audit.pub'), 'utf8').trim());
+        expect(await reader.size()).toBe(5);
+        expect((await reader.search({ user: 'bob' })).map((e) => e.seq)).toEqual([1, 3]);
+        const notes = (await reader.checkpoints()).map((c) => c.note);
+        expect(await verifyLog(reader.entries(), notes, [reader.verifierKey])).toEqual({
+          ok: true,
+          checked: 5,
+          covered: 5,
+        });
+        await expect(reader.append(sampleEvent(5))).rejects.toThrow(
+          `audit log \`${path}\` is open read-only`,
+        );
+        await expect(reader.checkpoint()).rejects.toThrow('is open read-only');
+      } finally {
+        await reader.close();
+      }
+      expect(existsSync(join(dir, 'audit.key'))).toBe(false);
+      const missing = join(dir, 'none.db');
+      await expect(openSqliteAuditLog({ path: missing, readOnly: true })).rejects.toThrow(
+        `no audit database \`${missing}\``,
+      );
+      expect(existsSync(missing)).toBe(false);
+      new Database(join(dir, 'other.db')).close();
+      await expect(openSqliteAuditLog({ path: join(dir, 'other.db'), readOnly: true })).rejects.toThrow(
+        'holds no audit log',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -32,42 +32,56 @@ interface StoreOptions {
   keyFile?: string;
 }
 
-/** Opens the log a command reads; never creates an SQLite store or a signer key. */
-async function openLog(options: StoreOptions): Promise<AuditLog> {
+/**
+ * Opens the log a command works on; never creates an SQLite store or a signer key. Reading and
+ * verifying need no signer key (the log opens read-only); exporting and checkpointing sign, so
+ * they need the log's key file.
+ */
+async function openLog(
+  options: StoreOptions,
+  access: { sign: boolean; verifierKey?: string },
+): Promise<AuditLog> {
   // Loaded on use, so that the other commands neither load nor need the native SQLite module.
   const storage = await import('@posture/storage');
-  const common = { checkpointOnClose: false };
-  try {
-    if (options.postgres !== undefined) {
-      const keyFile = options.keyFile ?? join('.posture', 'audit.key');
-      if (!existsSync(keyFile)) {
-        throw new CliError(`no signer key at \`${keyFile}\`: pass the log's key file with --key-file`);
-      }
-      return await storage.openPostgresAuditLog({
-        ...common,
-        config: { connectionString: options.postgres, connectionTimeoutMillis: 5000 },
+  const keyFile =
+    options.keyFile ??
+    (options.postgres !== undefined ? join('.posture', 'audit.key') : join(dirname(options.db), 'audit.key'));
+  const mode = access.sign
+    ? { keyFile }
+    : {
         keyFile,
-        retryForMs: 0,
-      });
-    }
-    if (!existsSync(options.db)) {
+        readOnly: true,
+        ...(access.verifierKey !== undefined ? { verifierKey: access.verifierKey } : {}),
+      };
+  try {
+    if (options.postgres === undefined && !existsSync(options.db)) {
       throw new CliError(
         `no audit log at \`${options.db}\`: pass the gateway's store with --db or --postgres`,
       );
     }
-    const keyFile = options.keyFile ?? join(dirname(options.db), 'audit.key');
-    if (!existsSync(keyFile)) {
+    if (access.sign && !existsSync(keyFile)) {
       throw new CliError(`no signer key at \`${keyFile}\`: pass the log's key file with --key-file`);
     }
-    return await storage.openSqliteAuditLog({ ...common, path: options.db, keyFile });
+    if (options.postgres !== undefined) {
+      return await storage.openPostgresAuditLog({
+        ...mode,
+        config: { connectionString: options.postgres, connectionTimeoutMillis: 5000 },
+        retryForMs: 0,
+      });
+    }
+    return await storage.openSqliteAuditLog({ ...mode, path: options.db });
   } catch (error) {
     if (error instanceof CliError) throw error;
     throw new CliError((error as Error).message);
   }
 }
 
-async function withLog<T>(options: StoreOptions, use: (log: AuditLog) => Promise<T>): Promise<T> {
-  const log = await openLog(options);
+async function withLog<T>(
+  options: StoreOptions,
+  access: { sign: boolean; verifierKey?: string },
+  use: (log: AuditLog) => Promise<T>,
+): Promise<T> {
+  const log = await openLog(options, access);
   try {
     return await use(log);
   } finally {
@@ -148,7 +162,10 @@ async function verify(io: Io, options: VerifyOptions, setExit: (code: number) =>
     return;
   }
   const where = options.postgres !== undefined ? 'audit log on postgresql' : `audit log \`${options.db}\``;
-  const result = await withLog(options, async (log) => {
+  const result = await withLog(options, { sign: false, verifierKey: keys[0] }, async (log) => {
+    if (keys.length === 0 && log.verifierKey === '') {
+      throw new CliError(`no verifier key for ${where}: pass --key (or keep audit.pub beside the key file)`);
+    }
     const notes = [...(await log.checkpoints()).map((c) => c.note), ...extra];
     return storage.verifyLog(log.entries(), notes, keys.length > 0 ? keys : [log.verifierKey]);
   });
@@ -162,7 +179,7 @@ interface ExportCommandOptions extends StoreOptions {
 
 async function exportLog(io: Io, options: ExportCommandOptions): Promise<void> {
   const storage = await import('@posture/storage');
-  await withLog(options, async (log) => {
+  await withLog(options, { sign: true }, async (log) => {
     const lines: AsyncIterable<string> =
       options.format === 'jsonl'
         ? storage.exportAuditLog(log)
@@ -298,7 +315,7 @@ async function tail(io: Io, options: TailOptions): Promise<void> {
   const interval = Math.max(10, count('interval', options.interval)!);
   const max = count('max', options.max) ?? Infinity;
   const print = (e: StoredEvent) => write(io, options.json ? `${JSON.stringify(e)}\n` : line(e));
-  await withLog(options, async (log) => {
+  await withLog(options, { sign: false }, async (log) => {
     const size = await log.size();
     let printed = 0;
     let last = Math.max(0, size - lines) - 1;
@@ -377,7 +394,7 @@ export const registerAudit: Register = (program, io, setExit) => {
       .option('--json', 'print the events as a JSON array'),
   ).action(async (options: SearchOptions) => {
     const filter = filterOf(options);
-    const events = await withLog(options, (log) => log.search(filter));
+    const events = await withLog(options, { sign: false }, (log) => log.search(filter));
     if (options.json) io.stdout(`${JSON.stringify(events, null, 2)}\n`);
     else if (events.length === 0) io.stdout('no matching events\n');
     else await write(io, table(events));
@@ -386,7 +403,7 @@ export const registerAudit: Register = (program, io, setExit) => {
   storeOptions(
     audit.command('checkpoint').description('sign a checkpoint of the log as it is now and print it'),
   ).action(async (options: StoreOptions) => {
-    const checkpoint = await withLog(options, (log) => log.checkpoint());
+    const checkpoint = await withLog(options, { sign: true }, (log) => log.checkpoint());
     io.stdout(checkpoint.note);
   });
 };

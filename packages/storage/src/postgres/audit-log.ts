@@ -14,6 +14,7 @@
 // may already be kept; every batch records its id, and the retry looks for it first, so nothing is
 // written twice.
 import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { MerkleFrontier } from '../merkle/frontier.js';
@@ -26,7 +27,7 @@ import { leafText, parseStored, prepareEvent, type PreparedEvent } from '../audi
 import { createEvidenceRedactor, type EvidenceRedactor } from '../audit/redaction.js';
 import { checkCheckpointEvery, newOrigin, type AuditLogOptions } from '../audit/options.js';
 import { loadOrCreateSignerKey } from '../audit/signer-key-file.js';
-import { migrate } from './migrations.js';
+import { checkSchema, migrate } from './migrations.js';
 
 export type PostgresAuditLogOptions = AuditLogOptions &
   ({ pool: pg.Pool } | { config: pg.PoolConfig }) & {
@@ -38,6 +39,14 @@ export type PostgresAuditLogOptions = AuditLogOptions &
     keyFile?: string;
     /** How long a batch keeps retrying on broken connections before it fails (default 10,000 ms). */
     retryForMs?: number;
+    /**
+     * Open an existing log to read and verify it only: no migrations, no signer key needed, and
+     * `append` and `checkpoint` reject. `verifierKey` is then the given one, else the `.pub` file
+     * beside the key file, else empty (never the key the database names: whoever can write the
+     * database could have replaced it).
+     */
+    readOnly?: boolean;
+    verifierKey?: string;
   };
 
 export type PostgresAuditLog = AuditLog;
@@ -135,7 +144,8 @@ export async function openPostgresAuditLog(options: PostgresAuditLogOptions): Pr
   // replaces it on the next query, and that query reports any lasting failure.
   if (owned) pool.on('error', () => {});
   try {
-    await migrate(pool);
+    if (options.readOnly) await checkSchema(pool);
+    else await migrate(pool);
     return await PostgresAuditLogImpl.create({ pool, owned }, options);
   } catch (error) {
     if (owned) await pool.end().catch(() => {});
@@ -147,7 +157,8 @@ class PostgresAuditLogImpl implements PostgresAuditLog {
   readonly origin: string;
   readonly verifierKey: string;
   readonly #connection: Connection;
-  readonly #signer: NoteSigner;
+  /** None when read-only. */
+  readonly #signer: NoteSigner | undefined;
   readonly #options: PostgresAuditLogOptions;
   readonly #queue: GroupCommit<PreparedEvent, StoredEvent>;
   readonly #redact: EvidenceRedactor;
@@ -167,6 +178,12 @@ class PostgresAuditLogImpl implements PostgresAuditLog {
       (await pool.query<{ value: string }>('SELECT value FROM posture_audit_meta WHERE key = $1', [key]))
         .rows[0]?.value;
     const storedOrigin = await meta('origin');
+    if (options.readOnly) {
+      if (storedOrigin === undefined) throw new Error('the database holds no audit log yet');
+      const pub = resolve(options.keyFile ?? DEFAULT_KEY_FILE).replace(/(\.key)?$/, '.pub');
+      const verifierKey = options.verifierKey ?? (existsSync(pub) ? readFileSync(pub, 'utf8').trim() : '');
+      return new PostgresAuditLogImpl(connection, storedOrigin, verifierKey, undefined, options);
+    }
     const origin = storedOrigin ?? options.origin ?? newOrigin();
     const signer = parseSignerKey(
       options.signerKey ?? loadOrCreateSignerKey(resolve(options.keyFile ?? DEFAULT_KEY_FILE), origin),
@@ -184,24 +201,25 @@ class PostgresAuditLogImpl implements PostgresAuditLog {
         `audit log \`${finalOrigin}\` is signed with key \`${key}\`, but the signer key given verifies as \`${signer.verifierKey}\``,
       );
     }
-    return new PostgresAuditLogImpl(connection, finalOrigin, signer, options);
+    return new PostgresAuditLogImpl(connection, finalOrigin, signer.verifierKey, signer, options);
   }
 
   private constructor(
     connection: Connection,
     origin: string,
-    signer: NoteSigner,
+    verifierKey: string,
+    signer: NoteSigner | undefined,
     options: PostgresAuditLogOptions,
   ) {
     this.#connection = connection;
     this.origin = origin;
     this.#signer = signer;
-    this.verifierKey = signer.verifierKey;
+    this.verifierKey = verifierKey;
     this.#options = options;
     this.#redact = createEvidenceRedactor(options.redaction);
     this.#queue = new GroupCommit((items) => this.#writeBatch(items), options.maxBatch ?? 1000);
     const ms = options.checkpointEvery?.ms;
-    if (ms !== undefined) {
+    if (ms !== undefined && signer !== undefined) {
       this.#timer = setInterval(() => {
         if (this.#closed) return;
         // Retried on the next tick; appends report write failures to their callers.
@@ -243,7 +261,7 @@ class PostgresAuditLogImpl implements PostgresAuditLog {
   async #signAndStore(client: pg.PoolClient, frontier: MerkleFrontier): Promise<Checkpoint> {
     const checkpoint = signCheckpoint(
       { origin: this.origin, size: frontier.size, root: frontier.root() },
-      this.#signer,
+      this.#signer!,
     );
     await client.query({
       name: 'posture_audit_insert_checkpoint',
@@ -420,11 +438,17 @@ class PostgresAuditLogImpl implements PostgresAuditLog {
   #checkOpen(): void {
     if (this.#closed) throw new Error(`audit log \`${this.origin}\` is closed`);
   }
+  /** The signer, for the operations that write; a read-only log has none. */
+  #writable(): NoteSigner {
+    this.#checkOpen();
+    if (this.#signer === undefined) throw new Error(`audit log \`${this.origin}\` is open read-only`);
+    return this.#signer;
+  }
 
   append(event: AuditEvent): Promise<StoredEvent> {
     // Not async: one promise per append, the queue's, instead of two.
     try {
-      this.#checkOpen();
+      this.#writable();
       return this.#queue.submit(prepareEvent(this.#redact(event)));
     } catch (error) {
       return Promise.reject(error as Error);
@@ -488,7 +512,7 @@ class PostgresAuditLogImpl implements PostgresAuditLog {
   }
 
   async checkpoint(): Promise<Checkpoint> {
-    this.#checkOpen();
+    this.#writable();
     return this.#checkpointNow();
   }
 
@@ -540,7 +564,7 @@ class PostgresAuditLogImpl implements PostgresAuditLog {
     clearInterval(this.#timer);
     try {
       await this.#queue.drain();
-      if (this.#options.checkpointOnClose !== false) {
+      if (this.#options.checkpointOnClose !== false && this.#signer !== undefined) {
         const { rows } = await this.#pool.query<{ size: number }>(
           'SELECT size::float8 AS size FROM posture_audit_head WHERE id = 0',
         );

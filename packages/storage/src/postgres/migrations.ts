@@ -112,3 +112,27 @@ export async function migrate(pool: pg.Pool, migrations: readonly Migration[] = 
     client.release(failure);
   }
 }
+
+/** For a read-only open: the database holds an audit schema this Posture can read. */
+export async function checkSchema(
+  pool: pg.Pool,
+  migrations: readonly Migration[] = MIGRATIONS,
+): Promise<void> {
+  const latest = migrations.at(-1)?.version ?? 0;
+  const exists = await pool.query<{ found: string | null }>(
+    "SELECT to_regclass('posture_audit_schema')::text AS found",
+  );
+  const { rows } =
+    exists.rows[0]?.found == null
+      ? { rows: [] }
+      : await pool.query<{ version: number | null }>(
+          'SELECT max(version) AS version FROM posture_audit_schema',
+        );
+  const current = rows[0]?.version ?? 0;
+  if (current === 0) throw new Error('the database holds no audit log');
+  if (current > latest) {
+    throw new Error(
+      `audit schema version \`${current}\` is newer than this Posture knows (\`${latest}\`): upgrade Posture`,
+    );
+  }
+}

@@ -12,7 +12,17 @@
 // two writers interleave whole batches and never assign a seq twice. A checkpoint is signed under
 // the same lock, so every checkpoint extends the one before it.
 import Database from 'better-sqlite3';
-import { closeSync, fdatasync, fstatSync, fsync, mkdirSync, openSync, readSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fdatasync,
+  fstatSync,
+  fsync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { MerkleFrontier } from '../merkle/frontier.js';
 import { parseSignerKey, signCheckpoint, type NoteSigner } from '../merkle/checkpoint.js';
@@ -24,7 +34,7 @@ import { leafText, parseStored, prepareEvent, type PreparedEvent } from '../audi
 import { createEvidenceRedactor, type EvidenceRedactor } from '../audit/redaction.js';
 import { checkCheckpointEvery, newOrigin, type AuditLogOptions } from '../audit/options.js';
 import { loadOrCreateSignerKey } from '../audit/signer-key-file.js';
-import { migrate } from './migrations.js';
+import { checkSchema, migrate } from './migrations.js';
 import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.js';
 
 export interface SqliteAuditLogOptions extends AuditLogOptions {
@@ -34,6 +44,13 @@ export interface SqliteAuditLogOptions extends AuditLogOptions {
   keyFile?: string;
   /** How long a batch waits for another process's write lock before it fails (default 5000 ms). */
   busyTimeoutMs?: number;
+  /**
+   * Open an existing log to read and verify it only: no migrations, no signer key needed, and
+   * `append` and `checkpoint` reject. `verifierKey` is then the given one, else the `.pub` file
+   * beside the key file, else empty.
+   */
+  readOnly?: boolean;
+  verifierKey?: string;
 }
 
 export interface SqliteAuditLog extends AuditLog {
@@ -119,11 +136,17 @@ export async function openSqliteAuditLog(options: SqliteAuditLogOptions = {}): P
   checkCheckpointEvery(options.checkpointEvery);
   const file = resolve(options.path ?? DEFAULT_DATABASE_PATH);
   checkDatabaseFile(file);
-  mkdirSync(dirname(file), { recursive: true });
+  if (options.readOnly) {
+    if (!existsSync(file)) throw new Error(`no audit database \`${file}\``);
+  } else mkdirSync(dirname(file), { recursive: true });
   let db: Database.Database | undefined;
   try {
-    db = new Database(file);
+    db = new Database(file, options.readOnly ? { readonly: true, fileMustExist: true } : {});
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
+    if (options.readOnly) {
+      checkSchema(db, file);
+      return SqliteAuditLogImpl.create(db, file, options);
+    }
     const mode = db.pragma('journal_mode = WAL', { simple: true });
     if (mode !== 'wal') throw new Error(`cannot switch to WAL (journal mode is \`${String(mode)}\`)`);
     // FULL durability comes from the flush after each commit (see above).
@@ -149,7 +172,8 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
   readonly origin: string;
   readonly verifierKey: string;
   readonly #db: Database.Database;
-  readonly #signer: NoteSigner;
+  /** None when read-only. */
+  readonly #signer: NoteSigner | undefined;
   readonly #options: SqliteAuditLogOptions;
   readonly #queue: GroupCommit<PreparedEvent, StoredEvent>;
   readonly #redact: EvidenceRedactor;
@@ -165,6 +189,12 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
   static create(db: Database.Database, file: string, options: SqliteAuditLogOptions): SqliteAuditLogImpl {
     const storedOrigin = db.prepare("SELECT value FROM audit_meta WHERE key = 'origin'").pluck().get() as
       string | undefined;
+    if (options.readOnly) {
+      if (storedOrigin === undefined) throw new Error(`audit database \`${file}\` holds no audit log yet`);
+      const pub = (options.keyFile ?? join(dirname(file), 'audit.key')).replace(/(\.key)?$/, '.pub');
+      const verifierKey = options.verifierKey ?? (existsSync(pub) ? readFileSync(pub, 'utf8').trim() : '');
+      return new SqliteAuditLogImpl(db, file, storedOrigin, verifierKey, undefined, options);
+    }
     const origin = storedOrigin ?? options.origin ?? newOrigin();
     const signerKey =
       options.signerKey ?? loadOrCreateSignerKey(options.keyFile ?? join(dirname(file), 'audit.key'), origin);
@@ -176,21 +206,23 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
       .prepare("SELECT value FROM audit_meta WHERE key = 'origin'")
       .pluck()
       .get() as string;
-    return new SqliteAuditLogImpl(db, file, finalOrigin, parseSignerKey(signerKey), options);
+    const signer = parseSignerKey(signerKey);
+    return new SqliteAuditLogImpl(db, file, finalOrigin, signer.verifierKey, signer, options);
   }
 
   private constructor(
     db: Database.Database,
     file: string,
     origin: string,
-    signer: NoteSigner,
+    verifierKey: string,
+    signer: NoteSigner | undefined,
     options: SqliteAuditLogOptions,
   ) {
     this.#db = db;
     this.path = file;
     this.origin = origin;
     this.#signer = signer;
-    this.verifierKey = signer.verifierKey;
+    this.verifierKey = verifierKey;
     this.#options = options;
     this.#statements = {
       frontierSize: db.prepare('SELECT size FROM audit_frontier WHERE id = 0').pluck(),
@@ -214,15 +246,13 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
       ),
     };
     this.#frontier = this.#loadFrontier();
-    this.#checkpointer = startWalCheckpointer(
-      db,
-      file,
-      Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000)),
-    );
+    this.#checkpointer = options.readOnly
+      ? { stop: async () => {} }
+      : startWalCheckpointer(db, file, Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000)));
     this.#redact = createEvidenceRedactor(options.redaction);
     this.#queue = new GroupCommit((items) => this.#writeBatch(items), options.maxBatch ?? 1000);
     const ms = options.checkpointEvery?.ms;
-    if (ms !== undefined) {
+    if (ms !== undefined && !options.readOnly) {
       this.#timer = setInterval(() => {
         if (this.#closed) return;
         try {
@@ -251,7 +281,7 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
   #signAndStore(frontier: MerkleFrontier): Checkpoint {
     const checkpoint = signCheckpoint(
       { origin: this.origin, size: frontier.size, root: frontier.root() },
-      this.#signer,
+      this.#signer!,
     );
     this.#statements.insertCheckpoint.run(
       checkpoint.size,
@@ -354,10 +384,17 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
     if (this.#closed) throw new Error(`audit log \`${this.path}\` is closed`);
   }
 
+  /** The signer, for the operations that write; a read-only log has none. */
+  #writable(): NoteSigner {
+    this.#checkOpen();
+    if (this.#signer === undefined) throw new Error(`audit log \`${this.path}\` is open read-only`);
+    return this.#signer;
+  }
+
   append(event: AuditEvent): Promise<StoredEvent> {
     // Not async: one promise per append, the queue's, instead of two.
     try {
-      this.#checkOpen();
+      this.#writable();
       return this.#queue.submit(prepareEvent(this.#redact(event)));
     } catch (error) {
       return Promise.reject(error as Error);
@@ -414,7 +451,7 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
   }
 
   async checkpoint(): Promise<Checkpoint> {
-    this.#checkOpen();
+    this.#writable();
     const checkpoint = this.#checkpointNow();
     await this.#flush();
     return checkpoint;
@@ -464,7 +501,7 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
     clearInterval(this.#timer);
     try {
       await this.#queue.drain();
-      if (this.#options.checkpointOnClose !== false) {
+      if (this.#options.checkpointOnClose !== false && this.#signer !== undefined) {
         const size = this.#statements.frontierSize.get() as number;
         const signed = (this.#statements.latestCheckpointSize.get() as number | null) ?? 0;
         if (size > signed) {

@@ -97,3 +97,26 @@ export function migrate(
     }
   }).immediate();
 }
+
+/** For a read-only open: `db` holds an audit schema this Posture can read. */
+export function checkSchema(
+  db: Database.Database,
+  file: string,
+  migrations: readonly Migration[] = MIGRATIONS,
+): void {
+  const latest = migrations.at(-1)?.version ?? 0;
+  const exists = db
+    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'")
+    .pluck()
+    .get();
+  const current = exists
+    ? ((db.prepare('SELECT max(version) FROM migrations WHERE component = ?').pluck().get(COMPONENT) as
+        number | null) ?? 0)
+    : 0;
+  if (current === 0) throw new Error(`audit database \`${file}\` holds no audit log`);
+  if (current > latest) {
+    throw new Error(
+      `audit database \`${file}\` has audit schema version \`${current}\`, newer than this Posture knows (\`${latest}\`): upgrade Posture`,
+    );
+  }
+}
