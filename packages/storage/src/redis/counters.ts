@@ -10,7 +10,9 @@
 // set NX with a lease; while it exists, only its holder's commits succeed.
 import { randomUUID } from 'node:crypto';
 import type { DecisionState, StateKeys } from '@posture/core';
-import { Redis, type RedisOptions } from 'ioredis';
+// Types only: the driver is loaded when a Redis store is opened, so a gateway that uses none does
+// not carry it.
+import type { Redis, RedisOptions } from 'ioredis';
 import type { Counters } from '../ports.js';
 import {
   TransactionQueue,
@@ -77,7 +79,7 @@ export async function openRedisCounters(options: RedisCountersOptions): Promise<
   const client =
     'client' in options
       ? options.client
-      : new Redis(options.url, {
+      : new (await import('ioredis')).Redis(options.url, {
           lazyConnect: true,
           // A command fails after the first lost connection instead of queueing for ever: the
           // enforcer denies (fail closed) rather than hanging the call.
