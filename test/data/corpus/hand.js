@@ -78,6 +78,11 @@ export const HAND_NEGATIVES = [
   `sk-ant-api03-${'x'.repeat(95)}`,
   '"private_key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQ...\\n-----END PRIVATE KEY-----\\n"',
   'PasswordAuthentication no',
+  // from package READMEs that once were false positives
+  'options.auth = "user:password";',
+  "const pass = 'pa$$word'",
+  '// <Buffer 00 00 00 00 00>',
+  '![chart](https://image-charts.com/chart?chs=600x416&chxl=-1:|ajv|@exodus/schemasafe|djv)',
   'auth_method=clientcertificate',
   '-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE8eYNBJ7v1nlYsVbbO0ZwF3qK1yR8oV0w\n-----END PUBLIC KEY-----',
   '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQk5Q3kE6b2m0c1xH7gq9dQ2Lr3owCgYIKoZIzj0EAwIw\n-----END CERTIFICATE-----',

@@ -264,7 +264,17 @@ export function isPlaceholder(s: string, start: number, end: number, expressions
     return true;
   }
   const stripped = lower.replace(/[^a-z]/g, '');
-  return PLACEHOLDER_WORDS.has(stripped) || PLACEHOLDER_WORDS.has(lower);
+  if (PLACEHOLDER_WORDS.has(stripped) || PLACEHOLDER_WORDS.has(lower)) return true;
+  // `user:password`, `username-password`; `pa$$word`, `s3cr3t` (leet spellings of placeholders)
+  if (lower.split(/[:_-]/).every((part) => PLACEHOLDER_WORDS.has(part))) return true;
+  return PLACEHOLDER_WORDS.has(
+    lower
+      .replace(/[$5]/g, 's')
+      .replace(/0/g, 'o')
+      .replace(/3/g, 'e')
+      .replace(/[1!]/g, 'i')
+      .replace(/@/g, 'a'),
+  );
 }
 
 /** Decodes base64url/base64 text (no padding needed) into a Latin-1 string; undefined when invalid. */

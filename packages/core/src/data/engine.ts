@@ -652,10 +652,10 @@ function phone(s: string, p: number, limit: number, h: Hits): number {
   } else if (digits === 10 || (digits === 11 && first === 49)) {
     ok =
       /^(?:1[ .-]?)?(?:\([2-9]\d\d\) ?|[2-9]\d\d[ .-])[2-9]\d\d[ .-]\d{4}$/.test(text) ||
-      (first === 48 && groups >= 2 && /^0\d{1,4}(?: \d{2,6})+$/.test(text));
+      (first === 48 && groups >= 2 && /^0[1-9]\d{0,3}(?: \d{2,6})+$/.test(text));
     if (!ok && groups === 1 && PHONE_CONTEXT.test(s.slice(Math.max(0, p - 24), p))) ok = true;
   } else if (digits === 11 && first === 48 && groups >= 2) {
-    ok = /^0\d{1,4}(?: \d{2,6})+$/.test(text);
+    ok = /^0[1-9]\d{0,3}(?: \d{2,6})+$/.test(text);
   } else if (digits >= 7 && digits <= 12 && PHONE_CONTEXT.test(s.slice(Math.max(0, p - 24), p))) {
     ok = /^\(?\d+\)?(?:[ .-]?\d+)*$/.test(text) && !/^\d{4}-\d\d-\d\d/.test(text);
   }
@@ -874,7 +874,8 @@ class Schemes {
     if (this.stop === -1) {
       for (let k = this.scanned; k < at; k++) {
         const c = s.charCodeAt(k);
-        if (c <= 32 || c === 34 || c === 39 || c === 60 || c === 62) {
+        // whitespace, quotes and brackets end a URL; `/`, `?` and `#` end its authority
+        if (c <= 32 || c === 34 || c === 39 || c === 60 || c === 62 || c === 47 || c === 63 || c === 35) {
           this.stop = k;
           break;
         }
