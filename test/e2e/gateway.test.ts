@@ -228,6 +228,32 @@ describe('gateway authentication', () => {
     expect(intruder.auth).toMatch(/did not open this session/);
   });
 
+  it('refuses a foreign Host (DNS rebinding) and accepts loopback names for itself', async () => {
+    const { request } = await import('node:http');
+    const status = (host: string) =>
+      new Promise<number>((resolve, reject) => {
+        const url = new URL(t.running.url);
+        const req = request(
+          {
+            host: url.hostname,
+            port: url.port,
+            path: '/mcp',
+            method: 'POST',
+            headers: { host, 'content-type': 'application/json' },
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode!);
+          },
+        );
+        req.on('error', reject);
+        req.end(JSON.stringify(INITIALIZE));
+      });
+    expect(await status('evil.example:8700')).toBe(403);
+    // Past the Host check, a loopback name gets as far as authentication.
+    expect(await status(`localhost:${new URL(t.running.url).port}`)).toBe(401);
+  });
+
   it('refuses a foreign Origin (DNS rebinding)', async () => {
     const response = await post(INITIALIZE, {
       authorization: `Bearer ${await token()}`,

@@ -47,9 +47,30 @@ export interface RunningGateway {
 }
 
 const METADATA_PATH = '/.well-known/oauth-protected-resource';
+const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+/** `localhost:8700`, `127.0.0.1`, `[::1]:8700`: a Host header that names this machine. */
+function isLoopbackHost(host: string | undefined): boolean {
+  if (!host) return false;
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
+  return LOOPBACK_NAMES.has(name.toLowerCase());
+}
+
+function isLoopbackOrigin(origin: string): boolean {
+  try {
+    const url = new URL(origin);
+    return (
+      (url.protocol === 'http:' || url.protocol === 'https:') &&
+      LOOPBACK_NAMES.has(url.hostname.toLowerCase())
+    );
+  } catch {
+    return false;
+  }
+}
 
 export async function serveHttp(options: HttpOptions): Promise<RunningGateway> {
   const host = options.host ?? '127.0.0.1';
+  const loopback = LOOPBACK_NAMES.has(host) || host.startsWith('127.');
   const sessions = new Map<string, Session>();
   const maxBody = options.maxBodyBytes ?? 1024 * 1024;
   const idleMs = options.idleSessionMs ?? 30 * 60 * 1000;
@@ -84,8 +105,17 @@ export async function serveHttp(options: HttpOptions): Promise<RunningGateway> {
     }
     if (url.pathname !== '/mcp') return plain(res, 404, 'not found');
 
+    // DNS rebinding: on loopback, only loopback names may reach us (Host), and a browser page
+    // only from a loopback origin or one allowed by name (Origin).
+    if (loopback && !isLoopbackHost(req.headers.host)) {
+      return plain(res, 403, `host \`${req.headers.host ?? ''}\` is not allowed`);
+    }
     const origin = req.headers.origin;
-    if (origin !== undefined && origin !== base && !(options.allowedOrigins ?? []).includes(origin)) {
+    if (
+      origin !== undefined &&
+      !(options.allowedOrigins ?? []).includes(origin) &&
+      !(loopback && isLoopbackOrigin(origin))
+    ) {
       return plain(res, 403, `origin \`${origin}\` is not allowed`);
     }
     const auth = req.headers.authorization;
