@@ -245,8 +245,11 @@ const PLACEHOLDER_WORDS = new Set([
 export function isPlaceholder(s: string, start: number, end: number, expressions = true): boolean {
   const value = s.slice(start, end);
   if (/^[<[{(%$]|[>\]})]$|^\*+$|\$\{|\{\{|%\(|^#\{|^@\w+@$/.test(value)) return true;
-  // the same character repeated (xxxxxxxx, ********, 00000000) or a run like 12345678 / abcdefgh
-  if (/^(.)\1*$/.test(value) || /^(?:0?123456789?0?|abcdefghij?k?)$/i.test(value)) return true;
+  // the same character repeated (xxxxxxxx, ********, 00000000) or a run like 12345678 / abcdefgh;
+  // six equal characters in a row, which random tokens practically never have (`…Token00000000`);
+  // an ellipsis (`sk-ant-...`)
+  if (/^(.)\1*$|(.)\2{5,}|\.\.\.|…/.test(value) || /^(?:0?123456789?0?|abcdefghij?k?)$/i.test(value))
+    return true;
   // an expression: dotted identifiers, calls, indexing, environment lookups (not inside a URL,
   // where `Zebra.Sog44` is a password)
   if (

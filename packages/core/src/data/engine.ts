@@ -524,8 +524,11 @@ const CARD_PREFIX =
 
 /** A card number at `p`: 13–19 digits, unseparated or in groups with one separator; Luhn. */
 function card(s: string, p: number, limit: number): number {
-  if (!isDigit(s.charCodeAt(p)) || (p > 0 && (ALNUM[s.charCodeAt(p - 1)] === 1 || isDecimalBefore(s, p))))
-    return -1;
+  if (
+    !isDigit(s.charCodeAt(p)) ||
+    (p > 0 && (ALNUM[s.charCodeAt(p - 1)] === 1 || s.charCodeAt(p - 1) === 46))
+  )
+    return -1; // inside a word, or after a dot (a decimal fraction, a dotted name)
   let count = 0;
   let sep = -1;
   let q = p;
@@ -562,10 +565,6 @@ function card(s: string, p: number, limit: number): number {
   if (!CARD_PREFIX.test(digitsOnly) || /^(\d)\1+$/.test(digitsOnly) || !luhn(s, p, q)) return -1;
   if (isDocumentedExample(s, p, q)) return -1;
   return q;
-}
-
-function isDecimalBefore(s: string, p: number): boolean {
-  return p > 1 && (s.charCodeAt(p - 1) === 46 || s.charCodeAt(p - 1) === 44) && isDigit(s.charCodeAt(p - 2));
 }
 
 /** ddd-dd-dddd (or spaces) with valid ranges; a bare 9-digit number only after `SSN`. */
@@ -612,8 +611,9 @@ const PHONE_CONTEXT = /(?:phone|tel|mobile|cell|fax|call|sms|whatsapp|contact)\b
  */
 function phone(s: string, p: number, limit: number, h: Hits): number {
   const first = s.charCodeAt(p);
-  if (p > 0 && (ALNUM[s.charCodeAt(p - 1)] === 1 || s.charCodeAt(p - 1) === 46 || s.charCodeAt(p - 1) === 45))
-    return -1;
+  const before = p > 0 ? s.charCodeAt(p - 1) : 32;
+  // after a `+`, the number was judged in its international form already
+  if (ALNUM[before] === 1 || before === 46 || before === 45 || (before === 43 && first !== 43)) return -1;
   // collect digits and separators
   let q = p;
   let digits = 0;
@@ -664,12 +664,13 @@ function phone(s: string, p: number, limit: number, h: Hits): number {
 }
 
 const IPV4 = /(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}/y;
-const VERSION_BEFORE = /(?:version|ver|release|build|rev|node|chrome|firefox|safari|v)\s*[:=@/]?\s*$/i;
+const VERSION_BEFORE =
+  /(?:version|ver|release|build|rev|node|chrome|firefox|safari|v|section|sec\.|§|chapter|clause|paragraph|step|figure|fig\.|table|appendix|item)\s*[:=@/]?\s*$/i;
 
 function ipv4(s: string, p: number, h: Hits): number {
   if (s.charCodeAt(p + 1) !== 46 && s.charCodeAt(p + 2) !== 46 && s.charCodeAt(p + 3) !== 46) return -1;
   const before = p > 0 ? s.charCodeAt(p - 1) : 32;
-  if (ALNUM[before] === 1 || before === 46 || before === 95 || before === 45) return -1;
+  if (ALNUM[before] === 1 || before === 46 || before === 95 || before === 45 || before === 36) return -1;
   IPV4.lastIndex = p;
   if (!IPV4.test(s)) return -1;
   const end = IPV4.lastIndex;
@@ -894,9 +895,11 @@ function urlPassword(s: string, at: number, schemes: Schemes, h: Hits): number {
   if (colon < 0 || colon >= at) return at + 1; // a user without a password: not an email either
   const start = colon + 1;
   if (
-    start === at ||
+    at - start < 3 ||
     isPlaceholder(s, start, at, false) ||
-    s.slice(start, at).toLowerCase() === 'x-oauth-basic'
+    s.slice(start, at).toLowerCase() === 'x-oauth-basic' ||
+    // documentation hosts (RFC 2606): `https://abc:xyz@example.com`
+    /^(?:[\w-]+\.)*example\.(?:com|org|net)(?![\w.-]*\w)/i.test(s.slice(at + 1, at + 64))
   )
     return at + 1;
   h.push(C.url_password, start, at);
@@ -990,7 +993,12 @@ const NOT_SECRET_KEY =
 
 /** A key naming a secret; camelCase is split first, so `SharedAccessKeyName` ends in `name`. */
 function isSensitiveKey(key: string): boolean {
-  return SENSITIVE_KEY.test(key) && !NOT_SECRET_KEY.test(key.replace(/([a-z0-9])([A-Z])/g, '$1_$2'));
+  // words that contain a keyword without meaning one (`passingSchemas`, `authorName`, `keyboard`)
+  const words = key.replace(
+    /pass(?:ing|ed|es|enger|port|through)|compass|bypass|tokeni[sz]|author(?!i[sz])|keyboard|keyword|keystroke|monkey|turkey|hockey|donkey|jockey|whiskey/gi,
+    '_',
+  );
+  return SENSITIVE_KEY.test(words) && !NOT_SECRET_KEY.test(key.replace(/([a-z0-9])([A-Z])/g, '$1_$2'));
 }
 
 // Assignments are found from their operators (`:` and `=`, searched with indexOf, much faster
@@ -1168,9 +1176,47 @@ function value(s: string, key: string, q: number, h: Hits, whole: boolean): numb
       while (end < n && VALUE_END[s.charCodeAt(end)] === 0) end++;
     }
   }
+  // an unquoted value in code may be another variable or expression, not a literal
+  const unquoted = !whole && open !== 34 && open !== 39 && open !== 96;
+  if (unquoted && looksLikeCode(s.slice(start, end), key)) return end;
   const cls = valueClass(s, lowerKey, start, end);
   if (cls >= 0) h.push(cls, start, end);
   return end;
+}
+
+/** Two-letter words of identifiers (`isAuthorized`, `CommentOrToken`, `userId`). */
+const SHORT_WORDS = new Set(
+  'is,to,on,of,by,at,in,up,or,an,as,be,do,go,if,it,me,my,no,so,we,id,db,ok,ui,io,fs,os,js,ts'.split(','),
+);
+
+/**
+ * Whether an unquoted value reads as code: optional chaining, a further assignment, or an
+ * identifier made of two or more words (`expectedTrimmed`, `this_secret_key`, `AuthMD5Password`)
+ * rather than random characters (`Kx9mQ2vLp7wR`) or one word and digits (`hunter2`).
+ */
+function looksLikeCode(text: string, key: string): boolean {
+  // `exports.isAuthorized = isAuthorized`, `token = token`
+  if (key === text || key.endsWith(`.${text}`)) return true;
+  // optional chaining, a comparison or further assignment, a negation, a call or grouping, a
+  // regular expression or comment, an environment lookup
+  if (
+    /\?\.|==[^=]|===|=[A-Za-z_$]|^!|^\(|[\w$]\(|^\/[\^\\([*]|^(?:process\.env|os\.environ|import\.meta\.env)\b/.test(
+      text,
+    )
+  )
+    return true;
+  if (!/^[A-Za-z_$#][A-Za-z0-9_$.#]*$/.test(text)) return false;
+  const parts = text
+    .split(/[_$.#]+/)
+    .flatMap((p) => p.match(/[A-Z]{2,}(?![a-z])|[A-Z]?[a-z]+|[A-Z]|\d+/g) ?? []);
+  let words = 0;
+  for (const part of parts) {
+    // digits, acronyms and single letters (`OAuth`, `kEnumerable`) join words
+    if (/^\d{1,2}$|^[A-Z]{2,}$|^[A-Za-z]$/.test(part)) continue;
+    if (/^\d/.test(part) || (part.length < 3 && !SHORT_WORDS.has(part.toLowerCase()))) return false;
+    words++;
+  }
+  return words >= 2;
 }
 
 function valueClass(s: string, key: string, start: number, end: number): number {
@@ -1189,6 +1235,15 @@ function valueClass(s: string, key: string, start: number, end: number): number 
   const text = s.slice(start, end);
   // a passphrase of lower-case words under a password key (`correcthorsebatterystaple`)
   if (/pass|pwd/.test(key) && /^[a-z]{16,}$/.test(text)) return C.secret_assignment;
+  // one word (`Unauthorized`, `AUTHORIZED`), the name of an environment variable
+  // (`LANGSMITH_API_KEY`), words and spaces (`Password used to generate key`), hyphenated words
+  // with a small number (`personal-access-token123`), a file path (`/Users/ada`)
+  if (
+    /^[A-Z]?[a-z]+[.,;:!?/)]*$|^[A-Z]+$|^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$|^[A-Za-z]+(?: [A-Za-z]+)+$|^[a-z]+(?:-[a-z]+)+-?\d{0,3}$|^(?:~?\/|[A-Za-z]:\\)[\w./\\-]*$/.test(
+      text,
+    )
+  )
+    return -1;
   if (
     /^-----BEGIN|:\/\/|^[a-z]+(?:[-_.][a-z]+)*$|^\d{1,15}$|^\d+(?:\.\d+)+$|^[\w.+-]+@[\w-]+\.[\w.-]+$/.test(
       text,
