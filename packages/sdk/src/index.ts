@@ -11,3 +11,16 @@ export {
   type ToolCall,
 } from './enforcer.js';
 export { argsHash } from './args-hash.js';
+// Plain async functions need no framework. The framework adapters are subpath exports
+// (`@posture/sdk/ai`, `@posture/sdk/openai-agents`, `@posture/sdk/langchain`), so importing the
+// SDK never loads a framework the agent does not use.
+export {
+  guard,
+  PostureRefused,
+  refusalText,
+  type GuardedContext,
+  type GuardOptions,
+  type Identity,
+  type IdentitySource,
+  type Refusal,
+} from './frameworks/functions/index.js';

@@ -1,0 +1,70 @@
+// One policy and one set of stores for the framework adapter tests: a read that runs, a refund the
+// policy bounds (over 500 is denied) and sends to approval (tier 3), and a tool that fails.
+import { compile, loadPolicy } from '@posture/core';
+import { createMemoryApprovalQueue, createMemoryAuditLog } from '@posture/storage';
+import { createEnforcer } from '../../src/index.js';
+
+export const POLICY = `
+version: 1
+users:
+  alice: { groups: [support] }
+  bob: { groups: [approvers] }
+agents:
+  support-bot:
+    owner: alice
+    run_by: [group:support]
+    grants:
+      - tools: [crm/*]
+        access: read
+      - tools: [payments/refund]
+        access: write
+        when: { amount: { maximum: 500 } }
+servers:
+  crm:
+    tools:
+      get_customer: { tier: 1, access: read, irreversible: false }
+      flaky_lookup: { tier: 1, access: read, irreversible: false }
+  payments:
+    tools:
+      refund: { tier: 3, access: write, irreversible: true }
+tiers:
+  3: { approval: { approvers: [group:approvers], expires: 15m } }
+`;
+
+export const IDENTITY = { agent: 'support-bot', user: 'alice', session: 'session-1' };
+
+export function setup() {
+  const loaded = loadPolicy(POLICY, 'posture.yaml');
+  if (!loaded.policy) throw new Error(loaded.problems.map((p) => p.message).join('\n'));
+  const audit = createMemoryAuditLog();
+  const approvals = createMemoryApprovalQueue();
+  let now = Date.parse('2026-12-01T10:00:00Z');
+  const enforcer = createEnforcer({ policy: compile(loaded.policy), audit, approvals, clock: () => now });
+  return {
+    enforcer,
+    approvals,
+    /** Every audit event so far, as `[tool, decision, outcome]`. */
+    events: async () =>
+      (await audit.read(0, await audit.size())).map((event) => [event.tool, event.decision, event.outcome]),
+    /** Bob approves the request `id`. */
+    approve: async (id: string) => {
+      now += 1000;
+      const decided = await approvals.decide(
+        id,
+        { approve: true, by: 'bob', byGroups: ['approvers'] },
+        new Date(now),
+      );
+      if (!decided.ok) throw new Error(`approval failed: ${decided.message}`);
+    },
+    /** The ids of the requests waiting for a decision. */
+    pendingIds: async () =>
+      (await approvals.list({ status: 'pending' }, new Date(now))).map((request) => request.id),
+  };
+}
+
+/** The approval id a refusal text names. */
+export function approvalIdIn(text: string): string {
+  const id = /waits for approval `([^`]+)`/.exec(text)?.[1];
+  if (!id) throw new Error(`no approval id in: ${text}`);
+  return id;
+}
