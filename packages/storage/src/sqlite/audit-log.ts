@@ -234,7 +234,10 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
       ),
       read: db.prepare('SELECT json FROM audit_events WHERE seq >= ? AND seq < ? ORDER BY seq').pluck(),
       page: db
-        .prepare('SELECT seq, json, leaf_hash FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?')
+        // The leaf hash as lowercase hex from SQLite itself: no Buffer per row to convert.
+        .prepare(
+          'SELECT seq, json, lower(hex(leaf_hash)) FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?',
+        )
         .raw(),
       latestCheckpointSize: db.prepare('SELECT max(size) FROM audit_checkpoints').pluck(),
       latestCheckpoint: db.prepare(
@@ -439,10 +442,10 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
     // Pages by the seq column, in its order: the verifier, not this reader, judges the seqs inside.
     let after = from - 1;
     for (;;) {
-      const rows = this.#statements.page.all(after, PAGE_ROWS) as [number, string, Buffer][];
+      const rows = this.#statements.page.all(after, PAGE_ROWS) as [number, string, string][];
       for (const [, json, leaf] of rows) {
         const event = parseStored<LoggedEvent>(json);
-        event.leaf_hash = leaf.toString('hex');
+        event.leaf_hash = leaf;
         yield event;
       }
       if (rows.length < PAGE_ROWS) return;
