@@ -496,14 +496,15 @@ class PostgresAuditLogImpl implements PostgresAuditLog {
     // Pages by the seq column, in its order: the verifier, not this reader, judges the seqs inside.
     let after = from - 1;
     for (;;) {
-      const { rows } = await this.#pool.query<[number, string, Buffer]>({
-        text: 'SELECT seq::float8, json, leaf_hash FROM posture_audit_events WHERE seq > $1 ORDER BY seq LIMIT $2',
+      const { rows } = await this.#pool.query<[number, string, string]>({
+        text: `SELECT seq::float8, json, encode(leaf_hash, 'hex') FROM posture_audit_events
+               WHERE seq > $1 ORDER BY seq LIMIT $2`,
         values: [after, PAGE_ROWS],
         rowMode: 'array',
       });
       for (const [, json, leaf] of rows) {
         const event = parseStored<LoggedEvent>(json);
-        event.leaf_hash = leaf.toString('hex');
+        event.leaf_hash = leaf;
         yield event;
       }
       if (rows.length < PAGE_ROWS) return;
