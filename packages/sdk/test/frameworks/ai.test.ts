@@ -6,7 +6,7 @@ import { MockLanguageModelV3 } from 'ai/test';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { guardAiTool, PostureRefused } from '../../src/frameworks/ai/index.js';
-import { approvalIdIn, IDENTITY, setup } from './fixture.js';
+import { approvalIdIn, AWS_KEY, IDENTITY, REDACTED, setup } from './fixture.js';
 
 /** A model that calls `toolName` with `input`, then answers with the tool's result as it saw it. */
 function scriptedModel(toolName: string, input: unknown) {
@@ -160,7 +160,7 @@ describe('guardAiTool (Vercel AI SDK)', () => {
       { tool: 'crm/flaky_lookup', identity: IDENTITY },
       tool({
         inputSchema: z.object({}),
-        execute: async () => {
+        execute: async (): Promise<string> => {
           throw new Error('crm is down');
         },
       }),
@@ -178,5 +178,58 @@ describe('guardAiTool (Vercel AI SDK)', () => {
     expect(() => guardAiTool(enforcer, { tool: 'crm/get_customer', identity: IDENTITY }, clientSide)).toThrow(
       'the tool for `crm/get_customer` has no `execute`: nothing to guard',
     );
+  });
+
+  it('hands execute the redacted arguments, and its abort signal fires on the policy’s timeout', async () => {
+    const { enforcer, events } = setup();
+    const received: string[] = [];
+    let aborted = false;
+    const comment = guardAiTool(
+      enforcer,
+      { tool: 'tickets/add_comment', identity: IDENTITY },
+      tool({
+        inputSchema: z.object({ text: z.string() }),
+        execute: async ({ text }) => {
+          received.push(text);
+          return 'posted';
+        },
+      }),
+    );
+    const slow = guardAiTool(
+      enforcer,
+      { tool: 'crm/slow_lookup', identity: IDENTITY },
+      tool({
+        inputSchema: z.object({}),
+        execute: (_input, { abortSignal }) =>
+          new Promise<string>((resolve) =>
+            abortSignal?.addEventListener('abort', () => {
+              aborted = true;
+              resolve('too late');
+            }),
+          ),
+      }),
+    );
+    await generateText({
+      model: scriptedModel('comment', { text: `key ${AWS_KEY}` }).model,
+      tools: { comment },
+      prompt: 'comment',
+      stopWhen: stepCountIs(2),
+    });
+    expect(received).toEqual([REDACTED]);
+    const timedOut = await generateText({
+      model: scriptedModel('slow', {}).model,
+      tools: { slow },
+      prompt: 'look',
+      stopWhen: stepCountIs(2),
+    });
+    expect(aborted).toBe(true);
+    expect(JSON.parse(timedOut.text)).toEqual({
+      type: 'error-text',
+      value: 'the call to `crm/slow_lookup` timed out and was cancelled',
+    });
+    expect(await events()).toEqual([
+      ['tickets/add_comment', 'allow', 'allowed'],
+      ['crm/slow_lookup', 'allow', 'timed_out'],
+    ]);
   });
 });

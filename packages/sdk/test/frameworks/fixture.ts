@@ -1,5 +1,6 @@
 // One policy and one set of stores for the framework adapter tests: a read that runs, a refund the
-// policy bounds (over 500 is denied) and sends to approval (tier 3), and a tool that fails.
+// policy bounds (over 500 is denied) and sends to approval (tier 3), a tool that fails, one that
+// outlasts the timeout, and a comment whose secrets are redacted on the way in.
 import { compile, loadPolicy } from '@posture/core';
 import { createMemoryApprovalQueue, createMemoryAuditLog } from '@posture/storage';
 import { createEnforcer } from '../../src/index.js';
@@ -19,17 +20,35 @@ agents:
       - tools: [payments/refund]
         access: write
         when: { amount: { maximum: 500 } }
+      - tools: [tickets/add_comment]
+        access: write
 servers:
   crm:
     tools:
       get_customer: { tier: 1, access: read, irreversible: false }
       flaky_lookup: { tier: 1, access: read, irreversible: false }
+      slow_lookup: { tier: 1, access: read, irreversible: false }
+  tickets:
+    tools:
+      add_comment: { tier: 2, access: write, irreversible: false }
   payments:
     tools:
       refund: { tier: 3, access: write, irreversible: true }
 tiers:
   3: { approval: { approvers: [group:approvers], expires: 15m } }
+limits:
+  default: { timeout: 100ms }
+data:
+  rules:
+    - tools: [tickets/add_comment]
+      direction: in
+      block: [secrets]
+      action: redact
 `;
+
+/** A secret in a comment: the data rule redacts it before the tool sees the arguments. */
+export const AWS_KEY = 'AKIAZ7Q3MEXR4NXW2BTA';
+export const REDACTED = 'key [REDACTED:aws_access_key]';
 
 export const IDENTITY = { agent: 'support-bot', user: 'alice', session: 'session-1' };
 

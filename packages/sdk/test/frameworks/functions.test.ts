@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { guard, PostureRefused } from '../../src/frameworks/functions/index.js';
-import { IDENTITY, setup } from './fixture.js';
+import { AWS_KEY, IDENTITY, REDACTED, setup } from './fixture.js';
 
 describe('guard (plain async functions)', () => {
   it('runs an allowed call and returns the function’s value, with one audit event', async () => {
@@ -75,5 +75,36 @@ describe('guard (plain async functions)', () => {
     });
     await expect(lookup({})).rejects.toBeInstanceOf(LookupError);
     expect(await events()).toEqual([['crm/flaky_lookup', 'allow', 'failed']]);
+  });
+});
+
+describe('guard: what the enforcer passes on', () => {
+  it('hands the function the arguments as redacted by a data rule', async () => {
+    const { enforcer } = setup();
+    const comment = guard(
+      enforcer,
+      { tool: 'tickets/add_comment', identity: IDENTITY },
+      async (args: { text: string }) => args.text,
+    );
+    expect(await comment({ text: `key ${AWS_KEY}` })).toBe(REDACTED);
+  });
+
+  it('aborts a call that outlasts the timeout, and refuses it as timed out', async () => {
+    const { enforcer, events } = setup();
+    let aborted = false;
+    const slow = guard(enforcer, { tool: 'crm/slow_lookup', identity: IDENTITY }, (_args, { signal }) => {
+      return new Promise((resolve) => {
+        signal.addEventListener('abort', () => {
+          aborted = true;
+          resolve('too late');
+        });
+      });
+    });
+    await expect(slow({})).rejects.toMatchObject({
+      result: { status: 'timed_out' },
+      message: 'the call to `crm/slow_lookup` timed out and was cancelled',
+    });
+    expect(aborted).toBe(true);
+    expect(await events()).toEqual([['crm/slow_lookup', 'allow', 'timed_out']]);
   });
 });

@@ -5,7 +5,7 @@ import { tool } from '@langchain/core/tools';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { guardLangChainTool } from '../../src/frameworks/langchain/index.js';
-import { approvalIdIn, IDENTITY, setup } from './fixture.js';
+import { approvalIdIn, AWS_KEY, IDENTITY, REDACTED, setup } from './fixture.js';
 
 const identity = (config: { configurable?: Record<string, unknown> }) =>
   config.configurable?.posture as typeof IDENTITY;
@@ -158,5 +158,46 @@ describe('guardLangChainTool (LangChain.js)', () => {
       artifact: { id: 'C-3', rows: 1 },
     });
     expect(await events()).toEqual([['crm/get_customer', 'allow', 'allowed']]);
+  });
+
+  it('hands the tool the redacted arguments, and its signal fires on the policy’s timeout', async () => {
+    const { enforcer, events } = setup();
+    const ran: unknown[] = [];
+    const comment = guardLangChainTool(
+      enforcer,
+      { tool: 'tickets/add_comment', identity },
+      tool(
+        async ({ text }) => {
+          ran.push(text);
+          return 'posted';
+        },
+        { name: 'comment', description: 'Comment on a ticket', schema: z.object({ text: z.string() }) },
+      ),
+    );
+    const slow = guardLangChainTool(
+      enforcer,
+      { tool: 'crm/slow_lookup', identity },
+      tool(
+        (_input, config) =>
+          new Promise<string>((resolve) =>
+            config?.signal?.addEventListener('abort', () => {
+              ran.push('aborted');
+              resolve('too late');
+            }),
+          ),
+        { name: 'slow', description: 'Outlasts the timeout', schema: z.object({}) },
+      ),
+    );
+    expect(await comment.invoke({ text: `key ${AWS_KEY}` }, CONFIG)).toBe('posted');
+    const message = (await slow.invoke(call('slow', {}), CONFIG)) as ToolMessage;
+    expect(message).toMatchObject({
+      status: 'error',
+      content: 'the call to `crm/slow_lookup` timed out and was cancelled',
+    });
+    expect(ran).toEqual([REDACTED, 'aborted']);
+    expect(await events()).toEqual([
+      ['tickets/add_comment', 'allow', 'allowed'],
+      ['crm/slow_lookup', 'allow', 'timed_out'],
+    ]);
   });
 });

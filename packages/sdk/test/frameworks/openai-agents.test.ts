@@ -14,7 +14,7 @@ import {
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { guardAgentsTool } from '../../src/frameworks/openai-agents/index.js';
-import { approvalIdIn, IDENTITY, setup } from './fixture.js';
+import { approvalIdIn, AWS_KEY, IDENTITY, REDACTED, setup } from './fixture.js';
 
 type Identity = typeof IDENTITY;
 
@@ -107,12 +107,41 @@ function agentWith(
       },
     }),
   );
+  const comment = guardAgentsTool(
+    enforcer,
+    { tool: 'tickets/add_comment', identity },
+    tool({
+      name: 'comment',
+      description: 'Comment on a ticket',
+      parameters: z.object({ text: z.string() }),
+      execute: async ({ text }) => {
+        ran.push(text);
+        return 'posted';
+      },
+    }),
+  );
+  const slow = guardAgentsTool(
+    enforcer,
+    { tool: 'crm/slow_lookup', identity },
+    tool({
+      name: 'slow',
+      description: 'Outlasts the timeout',
+      parameters: z.object({}),
+      execute: (_input, _context, details) =>
+        new Promise<string>((resolve) =>
+          details?.signal?.addEventListener('abort', () => {
+            ran.push('aborted');
+            resolve('too late');
+          }),
+        ),
+    }),
+  );
   const model = new ScriptedModel(name, typeof args === 'string' ? args : JSON.stringify(args));
   return new Agent<Identity>({
     name: 'support',
     instructions: 'help',
     model,
-    tools: [getCustomer, refund, flaky],
+    tools: [getCustomer, refund, flaky, comment, slow],
   });
 }
 
@@ -201,6 +230,20 @@ describe('guardAgentsTool (OpenAI Agents SDK)', () => {
     expect(await events()).toEqual([
       ['crm/get_customer', 'deny', 'denied'],
       ['crm/get_customer', 'deny', 'denied'],
+    ]);
+  });
+
+  it('hands the tool the redacted arguments, and its signal fires on the policy’s timeout', async () => {
+    const { enforcer, events } = setup();
+    const ran: unknown[] = [];
+    expect(await run(enforcer, ran, 'comment', { text: `key ${AWS_KEY}` })).toBe('posted');
+    expect(await run(enforcer, ran, 'slow', {})).toBe(
+      'the call to `crm/slow_lookup` timed out and was cancelled',
+    );
+    expect(ran).toEqual([REDACTED, 'aborted']);
+    expect(await events()).toEqual([
+      ['tickets/add_comment', 'allow', 'allowed'],
+      ['crm/slow_lookup', 'allow', 'timed_out'],
     ]);
   });
 });
