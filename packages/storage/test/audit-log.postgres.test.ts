@@ -399,4 +399,32 @@ describe.skipIf(skip)('postgres audit log', () => {
     const { rows } = await admin.query(`SELECT count(*)::int AS n FROM ${schema}.posture_audit_events`);
     expect(rows[0].n).toBe(4);
   });
+
+  it('keeps every acknowledged event when a writer process is killed under load', async () => {
+    const { config, keyFile } = await place();
+    await (await openPostgresAuditLog({ config, keyFile })).close();
+    const child = spawnWriter([JSON.stringify({ postgres: config, keyFile }), 'load', '64']);
+    const done = exited(child);
+    const acknowledged = new Map<number, number>();
+    onLines(child, (line) => {
+      if (line === 'ready') {
+        setTimeout(() => child.kill('SIGKILL'), 1000);
+        return;
+      }
+      const [seq, n] = line.split(' ').map(Number) as [number, number];
+      acknowledged.set(seq, n);
+    });
+    const { signal, stderr } = await done;
+    expect(stderr).toBe('');
+    expect(signal).toBe('SIGKILL');
+    expect(acknowledged.size).toBeGreaterThan(500);
+    const log = await open({ config, keyFile });
+    const size = await log.size();
+    expect(size).toBeGreaterThan(Math.max(...acknowledged.keys()));
+    const events = await log.read(0, size);
+    expect(events.map((e) => e.seq)).toEqual([...Array(size).keys()]);
+    for (const [seq, n] of acknowledged) expect(events[seq]).toEqual({ ...sampleEvent(n), seq });
+    await log.checkpoint();
+    expect(await verifyStore(log)).toEqual({ ok: true, checked: size, covered: size });
+  });
 });
