@@ -40,8 +40,28 @@ export class PostureRefused extends Error {
   }
 }
 
-export function resolveIdentity<Context>(source: IdentitySource<Context>, context: Context): Identity {
-  return typeof source === 'function' ? source(context) : source;
+/**
+ * Who is calling, checked: an adapter wired to the wrong context (no identity where it looked) is a
+ * programming error, thrown before anything runs, not a call to record under an empty name.
+ */
+export function resolveIdentity<Context>(
+  tool: string,
+  source: IdentitySource<Context>,
+  context: Context,
+): Identity {
+  const identity: unknown = typeof source === 'function' ? source(context) : source;
+  const fields =
+    typeof identity === 'object' && identity !== null ? (identity as Record<string, unknown>) : {};
+  const missing = ['agent', 'user', 'session'].filter(
+    (key) => typeof fields[key] !== 'string' || fields[key] === '',
+  );
+  if (missing.length > 0) {
+    throw new TypeError(
+      `the identity for \`${tool}\` has no ${missing.map((key) => `\`${key}\``).join(', ')}: ` +
+        'give `identity` as `{ agent, user, session }` or a function of the call context returning one',
+    );
+  }
+  return identity as Identity;
 }
 
 /**
@@ -81,7 +101,7 @@ export async function callThrough<Context>(
   args: Record<string, unknown>,
   execute: Execute,
 ): Promise<{ ok: true; value: unknown } | { ok: false; refusal: Refusal }> {
-  const { labels, ...who } = resolveIdentity(options.identity, context);
+  const { labels, ...who } = resolveIdentity(options.tool, options.identity, context);
   let thrown: { error: unknown } | undefined;
   const result = await enforcer.call(
     { ...who, ...(labels ? { labels } : {}), tool: options.tool, args },
@@ -107,7 +127,7 @@ export async function refuseThrough<Context>(
   context: Context,
   reason: Reason,
 ): Promise<Refusal> {
-  const { labels, ...who } = resolveIdentity(options.identity, context);
+  const { labels, ...who } = resolveIdentity(options.tool, options.identity, context);
   const call = { ...who, ...(labels ? { labels } : {}), tool: options.tool, args: {} };
   const result = await enforcer.refuse(call, reason, [], options.call);
   // refuse() only ever answers `denied`, or `error` when the denial cannot be recorded.

@@ -52,10 +52,12 @@ export const REDACTED = 'key [REDACTED:aws_access_key]';
 
 export const IDENTITY = { agent: 'support-bot', user: 'alice', session: 'session-1' };
 
-export function setup() {
+/** `failingAudit`: an audit log that refuses every write (the disk is full, say). */
+export function setup(options: { failingAudit?: boolean } = {}) {
   const loaded = loadPolicy(POLICY, 'posture.yaml');
   if (!loaded.policy) throw new Error(loaded.problems.map((p) => p.message).join('\n'));
   const audit = createMemoryAuditLog();
+  if (options.failingAudit) audit.append = async () => Promise.reject(new Error('disk full'));
   const approvals = createMemoryApprovalQueue();
   let now = Date.parse('2026-12-01T10:00:00Z');
   const enforcer = createEnforcer({ policy: compile(loaded.policy), audit, approvals, clock: () => now });

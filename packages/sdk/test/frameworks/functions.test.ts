@@ -107,4 +107,28 @@ describe('guard: what the enforcer passes on', () => {
     expect(aborted).toBe(true);
     expect(await events()).toEqual([['crm/slow_lookup', 'allow', 'timed_out']]);
   });
+
+  it('does not run a call whose evidence cannot be written, and says so', async () => {
+    const { enforcer } = setup({ failingAudit: true });
+    let ran = 0;
+    const getCustomer = guard(enforcer, { tool: 'crm/get_customer', identity: IDENTITY }, async () => ++ran);
+    await expect(getCustomer({ id: 'C-1' })).rejects.toMatchObject({
+      result: { status: 'error', code: 'evidence.unavailable' },
+      message: expect.stringMatching(
+        /^posture could not run the call to `crm\/get_customer`: .*disk full.*\[evidence\.unavailable\]$/,
+      ),
+    });
+  });
+
+  it('throws a clear error, before anything runs, when the identity is missing', async () => {
+    const { enforcer, events } = setup();
+    let ran = 0;
+    const identity = () => ({ agent: 'support-bot' }) as unknown as typeof IDENTITY;
+    const getCustomer = guard(enforcer, { tool: 'crm/get_customer', identity }, async () => ++ran);
+    await expect(getCustomer({ id: 'C-1' })).rejects.toThrow(
+      'the identity for `crm/get_customer` has no `user`, `session`: give `identity` as `{ agent, user, session }` or a function of the call context returning one',
+    );
+    expect(ran).toBe(0);
+    expect(await events()).toEqual([]);
+  });
 });

@@ -200,4 +200,24 @@ describe('guardLangChainTool (LangChain.js)', () => {
       ['crm/slow_lookup', 'allow', 'timed_out'],
     ]);
   });
+
+  it('guards a string tool: the policy sees `{ input }`, the tool its string', async () => {
+    const { enforcer, events } = setup();
+    const received: unknown[] = [];
+    const lookup = guardLangChainTool(
+      enforcer,
+      { tool: 'crm/get_customer', identity },
+      tool(
+        async (query: string) => {
+          received.push(query);
+          return `found ${query}`;
+        },
+        { name: 'get_customer', description: 'Look a customer up', schema: z.string() },
+      ),
+    );
+    const message = (await lookup.invoke(call('get_customer', { input: 'C-4' }), CONFIG)) as ToolMessage;
+    expect(message).toMatchObject({ status: 'success', content: 'found C-4' });
+    expect(received).toEqual(['C-4']);
+    expect(await events()).toEqual([['crm/get_customer', 'allow', 'allowed']]);
+  });
 });

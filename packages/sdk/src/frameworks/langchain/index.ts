@@ -25,13 +25,14 @@ export function guardLangChainTool(
     ...(original.tags ? { tags: original.tags } : {}),
     func: async (input: unknown, runManager, parentConfig) => {
       const config: ToolRunnableConfig = parentConfig ?? {};
-      const args =
-        typeof input === 'object' && input !== null ? (input as Record<string, unknown>) : { input };
+      // A string tool's input reaches the policy as `{ input }`, the shape LangChain gives it too.
+      const boxed = typeof input !== 'object' || input === null;
+      const args = boxed ? { input } : (input as Record<string, unknown>);
       const outcome = await callThrough(enforcer, options, config, args, async ({ signal, args: sent }) => {
         const { toolCall: _call, ...inner } = config;
         const cancel = config.signal ? AbortSignal.any([signal, config.signal]) : signal;
         const child = { ...inner, signal: cancel, callbacks: runManager?.getChild() };
-        if (!artifacts) return original.invoke(sent, child);
+        if (!artifacts) return original.invoke(boxed ? sent.input : sent, child);
         // A content-and-artifact tool keeps its artifact only when invoked with a tool call.
         const message: unknown = await original.invoke(
           { type: 'tool_call', id: config.toolCall?.id ?? 'posture', name: original.name, args: sent },
