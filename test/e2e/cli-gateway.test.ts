@@ -90,7 +90,11 @@ describe('posture gateway (a process)', () => {
         requestInit: { headers: { authorization: `Bearer ${token}` } },
       }),
     );
-    expect((await client.listTools()).tools.map((t) => t.name)).toEqual(['everything__echo']);
+    expect((await client.listTools()).tools.map((t) => t.name)).toEqual([
+      'everything__echo',
+      'posture__plan',
+      'posture__end_plan',
+    ]);
     const result = await client.callTool({ name: 'everything__echo', arguments: { message: 'hello' } });
     expect(result.content).toEqual([{ type: 'text', text: 'Echo: hello' }]);
     await client.close();

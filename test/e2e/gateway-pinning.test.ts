@@ -69,10 +69,14 @@ describe('tool pinning', () => {
     expect(first.isError).toBeFalsy();
 
     // The server now changes its description and says so; the gateway lists it again.
-    let listed = (await client.listTools()).tools.map((tool) => tool.name);
+    const upstreamTools = async () =>
+      (await client.listTools()).tools
+        .map((tool) => tool.name)
+        .filter((name) => name.startsWith('rugpull__'));
+    let listed = await upstreamTools();
     for (let i = 0; i < 50 && listed.includes('rugpull__weather'); i++) {
       await new Promise((resolve) => setTimeout(resolve, 50));
-      listed = (await client.listTools()).tools.map((tool) => tool.name);
+      listed = await upstreamTools();
     }
     expect(listed).toEqual(['rugpull__add']);
     const refused = await client.callTool({ name: 'rugpull__weather', arguments: { city: 'Leeds' } });

@@ -75,6 +75,8 @@ describe('gateway over Streamable HTTP', () => {
       'everything__get-sum',
       'everything__toggle-simulated-logging',
       'everything__trigger-long-running-operation',
+      'posture__end_plan',
+      'posture__plan',
     ]);
     expect(tools.find((t) => t.name === 'everything__echo')?.inputSchema.properties).toHaveProperty(
       'message',

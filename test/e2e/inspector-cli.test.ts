@@ -51,7 +51,12 @@ async function inspector(...args: string[]): Promise<unknown> {
 describe('inspector-cli through the gateway', () => {
   it('lists only the granted tools', async () => {
     const listed = (await inspector('--method', 'tools/list')) as { tools: Array<{ name: string }> };
-    expect(listed.tools.map((tool) => tool.name).sort()).toEqual(['everything__echo', 'everything__get-sum']);
+    expect(listed.tools.map((tool) => tool.name).sort()).toEqual([
+      'everything__echo',
+      'everything__get-sum',
+      'posture__end_plan',
+      'posture__plan',
+    ]);
   });
 
   it('calls a tool, and the call is on record', async () => {

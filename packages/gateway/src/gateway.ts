@@ -43,6 +43,7 @@ import {
   type Inventory,
 } from '@posture/storage';
 import { flagDescription } from './definitions.js';
+import { END_PLAN_TOOL, PLAN_KEY, PLAN_TOOL, PLAN_TOOLS, Plans } from './plans.js';
 import { Upstream, type UpstreamOptions, type UpstreamStatus } from './upstreams.js';
 
 /** Who is calling: proved by a token (HTTP) or given at start (stdio). */
@@ -105,6 +106,7 @@ export class Gateway {
   #exposed = new Map<string, { key: string; server: string; tool: McpTool }>();
   readonly #sessions = new Set<Server>();
   readonly #pending = new Set<Promise<void>>();
+  readonly #plans = new Plans();
   /** Tools not usable until a human approves their definition: `new` or `changed`. */
   readonly #disabled = new Map<string, 'new' | 'changed'>();
 
@@ -259,12 +261,21 @@ export class Gateway {
       { name: 'posture-gateway', version: '0.1.0' },
       { capabilities: { tools: { listChanged: true }, resources: {}, prompts: {} } },
     );
-    server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: this.toolsFor(identity) }));
+    server.setRequestHandler(ListToolsRequestSchema, () => {
+      const tools = this.toolsFor(identity);
+      // The plan tools are the gateway's own, for any agent that has tools to plan with.
+      return { tools: tools.length > 0 ? [...tools, ...PLAN_TOOLS] : tools };
+    });
     this.#passThrough(server, identity);
     server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+      const args = request.params.arguments ?? {};
+      if (request.params.name === PLAN_TOOL) return this.#declarePlan(identity, args);
+      if (request.params.name === END_PLAN_TOOL) {
+        const ended = this.#plans.end(identity.session);
+        return { content: [{ type: 'text', text: ended ? 'the plan has ended' : 'no plan was active' }] };
+      }
       const exposed = this.#exposed.get(request.params.name);
       if (!exposed) throw new McpError(ErrorCode.InvalidParams, `unknown tool \`${request.params.name}\``);
-      const args = request.params.arguments ?? {};
       const progressToken = request.params._meta?.progressToken;
       const canElicit = server.getClientCapabilities()?.elicitation !== undefined;
       const call = { ...identity, tool: exposed.key, args };
@@ -300,7 +311,20 @@ export class Gateway {
           this.#options.approvalUrl,
         );
       }
-      let result = await this.#enforcer.call(call, execute, options);
+      const step = this.#plans.match(identity.session, exposed.key, args);
+      if (step.kind === 'outside') {
+        const reason = {
+          code: 'plan.outside',
+          message: `\`${exposed.key}\` with these arguments is not a remaining step of the active plan (next: ${step.expected.join(', ')}); end the plan or declare a new one`,
+        };
+        return toToolResult(
+          await this.#enforcer.refuse(call, reason, ['posture.plan'], options),
+          this.#options.approvalUrl,
+        );
+      }
+      const covered =
+        step.kind === 'step' && step.approvalId ? { covered: { approvalId: step.approvalId } } : {};
+      let result = await this.#enforcer.call(call, execute, { ...options, ...covered });
       const waitMs = this.#options.approvalWaitMs ?? 60_000;
       if (result.status === 'pending' && progressToken !== undefined && waitMs > 0) {
         const decided = await this.#awaitApproval(
@@ -320,11 +344,77 @@ export class Gateway {
         );
         if (decided) result = await this.#enforcer.call(call, execute, options);
       }
-      return toToolResult(result, this.#options.approvalUrl);
+      const answer = toToolResult(result, this.#options.approvalUrl);
+      if (step.kind !== 'step') return answer;
+      if (result.status === 'ok') {
+        this.#plans.done(identity.session, step.index);
+        return answer;
+      }
+      // A step that did not run through: the plan ends, and the agent learns how to undo the rest.
+      const undo = this.#plans.failed(identity.session, step.index);
+      const text = `step ${step.index + 1} of the plan did not complete; the plan has ended.${undo.length > 0 ? ` ${undo.join('; ')}.` : ''}`;
+      return { ...answer, content: [...answer.content, { type: 'text', text }] };
     });
     this.#sessions.add(server);
     server.onclose = () => this.#sessions.delete(server);
     return server;
+  }
+
+  async #declarePlan(identity: Identity, args: Record<string, unknown>): Promise<CallToolResult> {
+    const clock = this.#options.clock ?? Date.now;
+    const visible = new Set(this.toolsFor(identity).map((tool) => tool.name));
+    const declared = await this.#plans.declare(identity, args, {
+      policy: this.#compiled,
+      approvals: this.#options.approvals,
+      now: clock(),
+      toKey: (name) => {
+        const byName = visible.has(name) ? this.#exposed.get(name)?.key : undefined;
+        return (
+          byName ??
+          [...this.#exposed.entries()].find(([exposed, e]) => e.key === name && visible.has(exposed))?.[1].key
+        );
+      },
+    });
+    const outcome =
+      declared.kind === 'active' ? 'allowed' : declared.kind === 'pending' ? 'pending' : 'denied';
+    await this.#enforcer.note({
+      kind: 'call',
+      actor: { user: identity.user, agent: identity.agent },
+      session: identity.session,
+      tool: PLAN_KEY,
+      args,
+      decision: declared.kind === 'active' ? 'allow' : declared.kind === 'pending' ? 'approve' : 'deny',
+      outcome,
+      ...(declared.kind !== 'refused' && declared.approvalId ? { approval_id: declared.approvalId } : {}),
+    });
+    switch (declared.kind) {
+      case 'active':
+        return {
+          content: [
+            {
+              type: 'text',
+              text: `the plan is active: ${declared.plan.steps.length} step(s)${declared.approvalId ? `, covered by approval ${declared.approvalId}` : ''}; only its steps may be called until it completes or you end it`,
+            },
+          ],
+          _meta: { posture: { plan: 'active', approval_id: declared.approvalId } },
+        };
+      case 'pending':
+        return {
+          isError: true,
+          content: [
+            {
+              type: 'text',
+              text: `the plan needs approval (${declared.needs.join('; ')}). Request ${declared.approvalId} waits for ${declared.approvers.join(', ')} until ${declared.expiresAt}; declare the same plan again once it is approved`,
+            },
+          ],
+          _meta: { posture: { plan: 'pending', approval_id: declared.approvalId } },
+        };
+      case 'refused':
+        return {
+          isError: true,
+          content: [{ type: 'text', text: `the plan is refused: ${declared.message}` }],
+        };
+    }
   }
 
   /**

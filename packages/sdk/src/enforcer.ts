@@ -26,6 +26,7 @@ import type {
   StoredEvent,
 } from '@posture/storage';
 import { argsHash } from './args-hash.js';
+import { defaultApprovers } from './approvers.js';
 import { EvidenceRedactor } from './evidence.js';
 import { InputSchemas } from './input-schema.js';
 import { filterRetrieval } from './retrieval.js';
@@ -69,6 +70,12 @@ export interface CallOptions {
   toolIdentity?: string;
   /** What the call reaches (the upstream's URL or command), for the approver to see. */
   target?: string;
+  /**
+   * An approval the adapter has already verified and used for this call — one approval of a
+   * declared plan covering each of its steps. It satisfies approval and confirmation; the
+   * enforcer records its id. Only trusted adapter code sets it, never an agent.
+   */
+  covered?: { approvalId: string };
 }
 
 /** How a call ended. Every outcome carries the audit event that records it. */
@@ -179,6 +186,7 @@ class PipelineEnforcer implements Enforcer {
       return await this.#audit.append({
         ...event,
         time: new Date(this.#clock()).toISOString(),
+        ...(event.args !== undefined ? { args: this.#redactor.forEvidence(event.args).value } : {}),
         ...(event.detail
           ? { detail: this.#redactor.forEvidence(event.detail).value as Record<string, unknown> }
           : {}),
@@ -222,6 +230,10 @@ class PipelineEnforcer implements Enforcer {
 
     // An approver may already have approved this exact call (it was queued on an earlier try):
     // that approval satisfies approval and confirmation alike, without asking anyone again.
+    if (raised() && options.covered) {
+      approvalId = options.covered.approvalId;
+      decision = await this.#decide({ ...request, approval: { id: approvalId } }, this.#clock());
+    }
     let approved = raised() ? await this.#approvals.findOpen(bound, new Date(this.#clock())) : undefined;
     if (approved?.status !== 'approved') approved = undefined;
 
@@ -419,7 +431,7 @@ class PipelineEnforcer implements Enforcer {
   ): Promise<ApprovalRequest> {
     const now = this.#clock();
     const approval = decision.obligations.approval;
-    const approvers = approval?.approvers ?? this.#confirmers(call);
+    const approvers = approval?.approvers ?? defaultApprovers(this.policy, call.agent);
     return this.#approvals.request(
       {
         agent: call.agent,
@@ -437,19 +449,6 @@ class PipelineEnforcer implements Enforcer {
       },
       new Date(now),
     );
-  }
-
-  /**
-   * A confirmation with no one to ask in-band goes to the approvers of the highest tier that has
-   * any; the acting user can never approve their own call, so it cannot be the user.
-   */
-  #confirmers(call: ToolCall): string[] {
-    for (const tier of ['3', '2', '1'] as const) {
-      const approvers = this.policy.policy.tiers[tier]?.approval?.approvers;
-      if (approvers && approvers.length > 0) return [...approvers];
-    }
-    const owner = this.policy.policy.agents[call.agent]?.owner;
-    return owner ? [owner] : [];
   }
 
   async #labelSession(session: string, families: ReadonlySet<string>): Promise<void> {

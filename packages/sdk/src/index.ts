@@ -24,3 +24,4 @@ export {
   type IdentitySource,
   type Refusal,
 } from './frameworks/functions/index.js';
+export { defaultApprovers } from './approvers.js';

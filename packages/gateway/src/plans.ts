@@ -1,0 +1,267 @@
+// Transactions for agents: the gateway's own `posture__plan` tool lets an agent declare the steps
+// it intends (each a tool and, optionally, its exact arguments and a compensating step). One
+// approval covers the whole plan; while it runs, calls outside it are refused; and when a step
+// fails, the agent is told the compensating steps of what already ran, last first.
+import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import { canonicalJson, createMemoryState, decide, type CompiledPolicy, type Decision } from '@posture/core';
+import type { ApprovalQueue } from '@posture/storage';
+import { argsHash, defaultApprovers } from '@posture/sdk';
+import type { Identity } from './gateway.js';
+
+export const PLAN_TOOL = 'posture__plan';
+export const END_PLAN_TOOL = 'posture__end_plan';
+/** The `server/tool` a plan's approval is bound to. */
+export const PLAN_KEY = 'posture/plan';
+
+export interface PlanStep {
+  /** `server/tool` */
+  tool: string;
+  /** When given, the step runs with exactly these arguments. */
+  args?: Record<string, unknown>;
+  /** What undoes the step, reported if a later step fails. */
+  compensate?: { tool: string; args?: Record<string, unknown> };
+}
+
+export interface Plan {
+  goal: string;
+  steps: PlanStep[];
+}
+
+interface ActivePlan extends Plan {
+  approvalId: string | undefined;
+  done: boolean[];
+}
+
+export const PLAN_TOOLS: Tool[] = [
+  {
+    name: PLAN_TOOL,
+    description:
+      'Declare the tool calls you intend to make, in order, before making them. One approval can cover the whole plan; ' +
+      'while a plan is active, only its steps may be called. Give each step the tool (as listed) and, where you know ' +
+      'them, its exact arguments and the call that would undo it.',
+    inputSchema: {
+      type: 'object',
+      properties: {
+        goal: { type: 'string', description: 'What the plan achieves, in a sentence' },
+        steps: {
+          type: 'array',
+          minItems: 1,
+          maxItems: 50,
+          items: {
+            type: 'object',
+            properties: {
+              tool: { type: 'string' },
+              args: { type: 'object' },
+              compensate: {
+                type: 'object',
+                properties: { tool: { type: 'string' }, args: { type: 'object' } },
+                required: ['tool'],
+              },
+            },
+            required: ['tool'],
+          },
+        },
+      },
+      required: ['goal', 'steps'],
+    },
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  },
+  {
+    name: END_PLAN_TOOL,
+    description: 'End the active plan (done, or abandoned); later calls are decided one by one again.',
+    inputSchema: { type: 'object', properties: {} },
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  },
+];
+
+export type Declared =
+  | { kind: 'active'; plan: Plan; approvalId: string | undefined }
+  | { kind: 'pending'; approvalId: string; approvers: string[]; expiresAt: string; needs: string[] }
+  | { kind: 'refused'; message: string };
+
+/** The plans of one gateway's sessions. */
+export class Plans {
+  readonly #active = new Map<string, ActivePlan>();
+
+  /**
+   * Declares a plan: every step is decided now (on scratch state: limits are checked again on each
+   * real call). A step that would be denied refuses the plan; steps that need approval or
+   * confirmation are covered by one approval of the whole plan.
+   */
+  async declare(
+    identity: Identity,
+    raw: unknown,
+    context: {
+      policy: CompiledPolicy;
+      approvals: ApprovalQueue;
+      now: number;
+      toKey: (name: string) => string | undefined;
+    },
+  ): Promise<Declared> {
+    const plan = parsePlan(raw, context.toKey);
+    if (typeof plan === 'string') return { kind: 'refused', message: plan };
+    const scratch = createMemoryState();
+    const needs: string[] = [];
+    const approvers = new Set<string>();
+    let expiresMs = 15 * 60 * 1000;
+    for (const [index, step] of plan.steps.entries()) {
+      const decision: Decision = decide(
+        {
+          agent: identity.agent,
+          user: identity.user,
+          session: identity.session,
+          tool: step.tool,
+          args: step.args ?? {},
+        },
+        context.policy,
+        scratch,
+        { now: context.now },
+      );
+      if (decision.decision === 'deny') {
+        return {
+          kind: 'refused',
+          message: `step ${index + 1} (\`${step.tool}\`) would be denied: ${decision.reasons.map((r) => `${r.message} (${r.code})`).join('; ')}`,
+        };
+      }
+      if (decision.decision !== 'allow') {
+        needs.push(
+          `step ${index + 1} \`${step.tool}\`: ${decision.reasons.map((r) => r.message).join('; ')}`,
+        );
+        for (const approver of decision.obligations.approval?.approvers ??
+          defaultApprovers(context.policy, identity.agent)) {
+          approvers.add(approver);
+        }
+        if (decision.obligations.approval)
+          expiresMs = Math.min(expiresMs, decision.obligations.approval.expires_ms);
+      }
+    }
+    if (needs.length === 0) {
+      this.#activate(identity.session, plan, undefined);
+      return { kind: 'active', plan, approvalId: undefined };
+    }
+    const call = {
+      agent: identity.agent,
+      user: identity.user,
+      tool: PLAN_KEY,
+      args_hash: argsHash(plan as unknown as Record<string, unknown>),
+      session: identity.session,
+    };
+    const now = new Date(context.now);
+    const open = await context.approvals.findOpen(call, now);
+    if (open?.status === 'approved') {
+      const used = await context.approvals.consume(open.id, call, now);
+      if (!used.ok) return { kind: 'refused', message: used.message };
+      this.#activate(identity.session, plan, open.id);
+      return { kind: 'active', plan, approvalId: open.id };
+    }
+    const request =
+      open ??
+      (await context.approvals.request(
+        {
+          ...call,
+          args: plan,
+          approvers: [...approvers],
+          step_up: false,
+          reasons: needs.map((message) => ({ code: 'plan.approval', message })),
+          rules: ['posture.plan'],
+          expires_at: new Date(context.now + expiresMs).toISOString(),
+        },
+        now,
+      ));
+    return {
+      kind: 'pending',
+      approvalId: request.id,
+      approvers: request.approvers,
+      expiresAt: request.expires_at,
+      needs,
+    };
+  }
+
+  end(session: string): boolean {
+    return this.#active.delete(session);
+  }
+
+  /**
+   * Where a call stands against the session's plan: no plan (decide it alone), a step of it (with
+   * the plan's approval), or outside it (refuse).
+   */
+  match(
+    session: string,
+    tool: string,
+    args: Record<string, unknown>,
+  ):
+    | { kind: 'none' }
+    | { kind: 'step'; index: number; approvalId: string | undefined }
+    | { kind: 'outside'; expected: string[] } {
+    const plan = this.#active.get(session);
+    if (!plan) return { kind: 'none' };
+    const text = canonicalJson(args);
+    for (const [index, step] of plan.steps.entries()) {
+      if (plan.done[index] || step.tool !== tool) continue;
+      if (step.args !== undefined && canonicalJson(step.args) !== text) continue;
+      return { kind: 'step', index, approvalId: plan.approvalId };
+    }
+    return { kind: 'outside', expected: plan.steps.filter((_, i) => !plan.done[i]).map((s) => s.tool) };
+  }
+
+  /** Marks a step done; the plan ends when every step is. */
+  done(session: string, index: number): void {
+    const plan = this.#active.get(session);
+    if (!plan) return;
+    plan.done[index] = true;
+    if (plan.done.every(Boolean)) this.#active.delete(session);
+  }
+
+  /** A step failed: the plan ends, and what undoes the steps that ran is returned, last first. */
+  failed(session: string, index: number): string[] {
+    const plan = this.#active.get(session);
+    if (!plan) return [];
+    this.#active.delete(session);
+    return plan.steps
+      .slice(0, index)
+      .map((step, i) => ({ step, i }))
+      .filter(({ i }) => plan.done[i])
+      .reverse()
+      .map(({ step, i }) =>
+        step.compensate
+          ? `undo step ${i + 1}: call \`${step.compensate.tool}\`${step.compensate.args ? ` with ${JSON.stringify(step.compensate.args)}` : ''}`
+          : `step ${i + 1} (\`${step.tool}\`) declared no compensation`,
+      );
+  }
+
+  #activate(session: string, plan: Plan, approvalId: string | undefined): void {
+    this.#active.set(session, { ...plan, approvalId, done: plan.steps.map(() => false) });
+  }
+}
+
+/** Checks the declared plan and maps its tools to `server/tool`; a message when it is unusable. */
+function parsePlan(raw: unknown, toKey: (name: string) => string | undefined): Plan | string {
+  if (!isRecord(raw) || typeof raw.goal !== 'string' || !Array.isArray(raw.steps) || raw.steps.length === 0) {
+    return 'a plan has a `goal` and at least one step in `steps`';
+  }
+  if (raw.steps.length > 50) return 'a plan has at most 50 steps';
+  const steps: PlanStep[] = [];
+  for (const [index, value] of raw.steps.entries()) {
+    if (!isRecord(value) || typeof value.tool !== 'string') return `step ${index + 1} names no \`tool\``;
+    const tool = toKey(value.tool);
+    if (!tool) return `step ${index + 1}: \`${value.tool}\` is not a tool you may call`;
+    if (value.args !== undefined && !isRecord(value.args))
+      return `step ${index + 1}: \`args\` is not an object`;
+    let compensate: PlanStep['compensate'];
+    if (value.compensate !== undefined) {
+      if (!isRecord(value.compensate) || typeof value.compensate.tool !== 'string') {
+        return `step ${index + 1}: \`compensate\` names no \`tool\``;
+      }
+      compensate = {
+        tool: value.compensate.tool,
+        ...(isRecord(value.compensate.args) ? { args: value.compensate.args } : {}),
+      };
+    }
+    steps.push({ tool, ...(value.args ? { args: value.args } : {}), ...(compensate ? { compensate } : {}) });
+  }
+  return { goal: raw.goal, steps };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
