@@ -22,6 +22,11 @@ interface GatewayCommandOptions {
   credentials?: string;
   allowOrigin?: string[];
   redis?: string;
+  oidcIssuer?: string;
+  oidcJwks?: string;
+  oidcAudience?: string;
+  oidcAgentClaim?: string;
+  oidcUserClaim?: string;
 }
 
 type Credentials = Record<
@@ -115,6 +120,7 @@ export const registerGateway: Register = (program, io) => {
         audience: () => audience ?? '',
         own: { issuer: authority.issuer, jwks: authority.jwks },
         policy: compiled,
+        ...(options.oidcIssuer ? { oidc: [oidcIssuer(options)] } : {}),
       });
 
       let stop: () => Promise<void>;
@@ -158,6 +164,20 @@ export const registerGateway: Register = (program, io) => {
       });
     });
 };
+
+function oidcIssuer(options: GatewayCommandOptions) {
+  if (!options.oidcJwks) throw new CliError('`--oidc-issuer` needs `--oidc-jwks` (the issuer’s JWKS URL)');
+  const claims = {
+    ...(options.oidcAgentClaim ? { agent: options.oidcAgentClaim } : {}),
+    ...(options.oidcUserClaim ? { user: options.oidcUserClaim } : {}),
+  };
+  return {
+    issuer: options.oidcIssuer!,
+    jwksUri: options.oidcJwks,
+    ...(options.oidcAudience ? { audience: options.oidcAudience } : {}),
+    ...(Object.keys(claims).length > 0 ? { claims } : {}),
+  };
+}
 
 function readCredentials(path: string): Credentials {
   try {

@@ -1,0 +1,145 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compile, loadPolicy } from '@posture/core';
+import { TokenAuthority, TokenVerifier, loadOrCreateSigningKey } from '../src/index.js';
+
+const POLICY = compile(
+  loadPolicy(
+    `
+version: 1
+users:
+  alice: { groups: [staff] }
+  mallory: {}
+agents:
+  helper: { owner: alice, run_by: [group:staff] }
+`,
+    'posture.yaml',
+  ).policy!,
+);
+const AUDIENCE = 'http://127.0.0.1:8700/mcp';
+const ISSUER = 'https://idp.example.test';
+
+const dir = mkdtempSync(join(tmpdir(), 'posture-tokens-'));
+let idpKey: CryptoKey;
+let idpJwk: JWK;
+let jwksServer: Server;
+let jwksUri: string;
+
+beforeAll(async () => {
+  const pair = await generateKeyPair('RS256', { extractable: true });
+  idpKey = pair.privateKey;
+  idpJwk = { ...(await exportJWK(pair.publicKey)), kid: 'idp-1', alg: 'RS256' };
+  jwksServer = createServer((_, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ keys: [idpJwk] }));
+  });
+  await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
+  jwksUri = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks`;
+});
+
+afterAll(async () => {
+  await new Promise((resolve) => jwksServer.close(resolve));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A token as an external identity provider issues it: the agent as `azp`, the user as `sub`. */
+function idpToken(claims: Record<string, unknown> = {}, audience = AUDIENCE, ttlSec = 600) {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ azp: 'helper', ...claims })
+    .setProtectedHeader({ alg: 'RS256', kid: 'idp-1' })
+    .setIssuer(ISSUER)
+    .setSubject(String(claims.sub ?? 'alice'))
+    .setAudience(audience)
+    .setIssuedAt(now)
+    .setExpirationTime(now + ttlSec)
+    .setJti(crypto.randomUUID())
+    .sign(idpKey);
+}
+
+describe('the gateway signing key', () => {
+  it('is created once with mode 0600 and read back the same', async () => {
+    const path = join(dir, 'key.json');
+    const first = await loadOrCreateSigningKey(path);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    const again = await loadOrCreateSigningKey(path);
+    expect(again.publicJwk).toEqual(first.publicJwk);
+    expect(first.publicJwk).not.toHaveProperty('d');
+  });
+});
+
+describe('own tokens', () => {
+  it('carry sub = agent and act.sub = user, and can be revoked', async () => {
+    const key = await loadOrCreateSigningKey(join(dir, 'own.json'));
+    const authority = new TokenAuthority({ key, audience: AUDIENCE });
+    const verifier = new TokenVerifier({
+      audience: AUDIENCE,
+      own: { issuer: authority.issuer, jwks: authority.jwks },
+      policy: POLICY,
+    });
+    const token = await authority.issue({ agent: 'helper', user: 'alice', ttlMs: 60_000 });
+    const payload = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString());
+    expect(payload).toMatchObject({ sub: 'helper', act: { sub: 'alice' }, aud: AUDIENCE, iss: 'posture' });
+    const checked = await verifier.verify(token);
+    expect(checked.ok).toBe(true);
+    if (!checked.ok) return;
+    verifier.revoke(checked.claims.jti, checked.claims.exp);
+    expect(await verifier.verify(token)).toMatchObject({ ok: false, description: 'the token is revoked' });
+  });
+});
+
+describe('tokens of an external OIDC issuer', () => {
+  const verifier = (claims?: { agent?: string; user?: string }) =>
+    new TokenVerifier({
+      audience: AUDIENCE,
+      oidc: [{ issuer: ISSUER, jwksUri, ...(claims ? { claims } : {}) }],
+      policy: POLICY,
+    });
+
+  it('are accepted through the issuer’s JWKS, agent from `azp` and user from `sub`', async () => {
+    const checked = await verifier().verify(await idpToken());
+    expect(checked).toMatchObject({ ok: true, claims: { agent: 'helper', user: 'alice', issuer: ISSUER } });
+  });
+
+  it('map other claims when configured', async () => {
+    const token = await idpToken({ client: 'helper', email: 'alice', azp: 'someone-else' });
+    const checked = await verifier({ agent: 'client', user: 'email' }).verify(token);
+    expect(checked).toMatchObject({ ok: true, claims: { agent: 'helper', user: 'alice' } });
+  });
+
+  it('are refused for another audience, a user who may not run the agent, or a lifetime over an hour', async () => {
+    expect(await verifier().verify(await idpToken({}, 'urn:other'))).toMatchObject({
+      ok: false,
+      description: 'the token is for another audience',
+    });
+    expect(await verifier().verify(await idpToken({ sub: 'mallory' }))).toMatchObject({
+      ok: false,
+      description: 'user `mallory` may not run agent `helper`',
+    });
+    expect((await verifier().verify(await idpToken({}, AUDIENCE, 3 * 3600))).ok).toBe(false);
+  });
+
+  it('are refused from an issuer that is not configured, or signed by another key', async () => {
+    const other = await generateKeyPair('RS256');
+    const now = Math.floor(Date.now() / 1000);
+    const forged = await new SignJWT({ azp: 'helper' })
+      .setProtectedHeader({ alg: 'RS256', kid: 'idp-1' })
+      .setIssuer(ISSUER)
+      .setSubject('alice')
+      .setAudience(AUDIENCE)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 600)
+      .setJti('x')
+      .sign(other.privateKey);
+    expect((await verifier().verify(forged)).ok).toBe(false);
+    const stranger = new TokenVerifier({ audience: AUDIENCE, policy: POLICY });
+    expect(await stranger.verify(await idpToken())).toMatchObject({
+      ok: false,
+      description: `tokens from issuer \`${ISSUER}\` are not accepted`,
+    });
+  });
+});
