@@ -86,7 +86,7 @@ export function refusalText(tool: string, result: Refusal): string {
 }
 
 function reasons(list: ReadonlyArray<{ code: string; message: string }>): string {
-  if (list.length === 0) return 'no grant covers it';
+  if (list.length === 0) return 'no reason recorded';
   return list.map((reason) => `${reason.message} [${reason.code}]`).join('; ');
 }
 

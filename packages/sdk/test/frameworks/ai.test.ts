@@ -1,7 +1,7 @@
 // The AI SDK runs the guarded tools itself: `generateText` with the SDK's own mock language model
 // (`ai/test`), which asks for a tool call on its first step and, on its second, reads back what
 // the SDK sent it as the tool's result.
-import { generateText, stepCountIs, tool, type ModelMessage } from 'ai';
+import { generateText, simulateReadableStream, stepCountIs, streamText, tool, type ModelMessage } from 'ai';
 import { MockLanguageModelV3 } from 'ai/test';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -231,5 +231,59 @@ describe('guardAiTool (Vercel AI SDK)', () => {
       ['tickets/add_comment', 'allow', 'allowed'],
       ['crm/slow_lookup', 'allow', 'timed_out'],
     ]);
+  });
+
+  it('works the same in streamText: the refusal is a tool-error part and the model reads it', async () => {
+    const { enforcer, events } = setup();
+    const ran: unknown[] = [];
+    const usage = {
+      inputTokens: { total: 1, noCache: 1, cacheRead: 0, cacheWrite: 0 },
+      outputTokens: { total: 1, text: 1, reasoning: 0 },
+    };
+    // The model's stream parts, as a provider would send them.
+    const finish = (unified: 'stop' | 'tool-calls') => ({
+      type: 'finish' as const,
+      finishReason: { unified, raw: undefined },
+      usage,
+    });
+    const answer = (text: string) => [
+      { type: 'text-start' as const, id: 't' },
+      { type: 'text-delta' as const, id: 't', delta: text },
+      { type: 'text-end' as const, id: 't' },
+      finish('stop'),
+    ];
+    const toolCall = {
+      type: 'tool-call' as const,
+      toolCallId: 'call-1',
+      toolName: 'refund',
+      input: JSON.stringify({ payment: 'P-1', amount: 9000 }),
+    };
+    type Part = ReturnType<typeof answer>[number] | typeof toolCall;
+    const model = new MockLanguageModelV3({
+      doStream: async ({ prompt }) => {
+        const last = prompt[prompt.length - 1];
+        const seen =
+          last?.role === 'tool' && last.content[0]?.type === 'tool-result'
+            ? last.content[0].output
+            : undefined;
+        const chunks: Part[] = seen ? answer(JSON.stringify(seen)) : [toolCall, finish('tool-calls')];
+        return { stream: simulateReadableStream({ chunks }) };
+      },
+    });
+    const result = streamText({
+      model,
+      tools: tools(enforcer, ran),
+      prompt: 'refund',
+      stopWhen: stepCountIs(2),
+      experimental_context: IDENTITY,
+    });
+    const errors: unknown[] = [];
+    for await (const part of result.fullStream) if (part.type === 'tool-error') errors.push(part.error);
+    expect(errors).toHaveLength(1);
+    expect((errors[0] as PostureRefused).result.status).toBe('denied');
+    const seen = JSON.parse(await result.text) as { type: string; value: string };
+    expect(seen).toMatchObject({ type: 'error-text', value: expect.stringMatching(/^posture denied/) });
+    expect(ran).toEqual([]);
+    expect(await events()).toEqual([['payments/refund', 'deny', 'denied']]);
   });
 });
