@@ -25,7 +25,9 @@ import {
   compileRetrieval,
   createMemoryState,
   filterResourceRead,
+  skeleton,
   type LabelledResource,
+  type Reason,
   type RetrievalAccess,
   type CompiledPolicy,
   type Decision,
@@ -42,17 +44,10 @@ import {
   type ExceptionStore,
   type Inventory,
 } from '@posture/storage';
-import { flagDescription } from './definitions.js';
+import { flagDescription, type DefinitionFlag } from './definitions.js';
+import type { Identity } from './identity.js';
 import { END_PLAN_TOOL, PLAN_KEY, PLAN_TOOL, PLAN_TOOLS, Plans } from './plans.js';
 import { Upstream, type UpstreamOptions, type UpstreamStatus } from './upstreams.js';
-
-/** Who is calling: proved by a token (HTTP) or given at start (stdio). */
-export interface Identity {
-  agent: string;
-  user: string;
-  /** The MCP session, or one per stdio connection; loop and flow state are kept per session. */
-  session: string;
-}
 
 export interface GatewayOptions {
   policy: PolicyFile;
@@ -89,6 +84,22 @@ export interface GatewayOptions {
 /** MCP's error for a resource that does not exist (or that the user may not know of). */
 const RESOURCE_NOT_FOUND = -32002;
 
+/** Why a disabled tool is refused, by what disabled it. */
+const DISABLED_REASONS: Record<'new' | 'changed' | 'suspicious', (key: string) => Reason> = {
+  changed: (key) => ({
+    code: 'tool.definition_changed',
+    message: `\`${key}\` changed its definition since it was approved; it is disabled until someone approves the new one`,
+  }),
+  new: (key) => ({
+    code: 'tool.not_approved',
+    message: `\`${key}\` is new and waits for approval of its definition`,
+  }),
+  suspicious: (key) => ({
+    code: 'tool.suspicious',
+    message: `\`${key}\` hides characters or instructions in its definition, or looks like another server's tool; it is blocked until someone approves it`,
+  }),
+};
+
 /** Who pinned a definition seen for the first time (trust on first use). */
 const FIRST_SEEN = 'posture:first-seen';
 
@@ -108,7 +119,7 @@ export class Gateway {
   readonly #pending = new Set<Promise<void>>();
   readonly #plans = new Plans();
   /** Tools not usable until a human approves their definition: `new` or `changed`. */
-  readonly #disabled = new Map<string, 'new' | 'changed'>();
+  readonly #disabled = new Map<string, 'new' | 'changed' | 'suspicious'>();
 
   constructor(options: GatewayOptions) {
     this.#options = options;
@@ -172,7 +183,37 @@ export class Gateway {
     const inventory = this.#options.inventory;
     const clock = this.#options.clock ?? Date.now;
     const now = new Date(clock());
+    const blocking = this.#options.policy.servers[server]?.suspicious === 'block';
     try {
+      // What the definitions hide, and names that look like another server's tools (shadowing).
+      const others = [...this.#upstreams.entries()]
+        .filter(([name]) => name !== server)
+        .flatMap(([name, upstream]) =>
+          upstream.tools.map((tool) => ({ key: `${name}/${tool.name}`, name: tool.name })),
+        );
+      const flagged = new Map<string, DefinitionFlag[]>();
+      for (const tool of tools) {
+        const flags = flagDescription(
+          tool.description,
+          others.map((other) => other.name),
+        );
+        const lookalikes = others.filter((other) => skeleton(other.name) === skeleton(tool.name));
+        if (lookalikes.length > 0) {
+          flags.push({
+            code: 'lookalike_name',
+            message: `the name looks like ${lookalikes.map((other) => `\`${other.key}\``).join(', ')}`,
+          });
+        }
+        if (flags.length === 0) continue;
+        flagged.set(tool.name, flags);
+        await this.#enforcer.note({
+          kind: 'alert',
+          actor: {},
+          tool: `${server}/${tool.name}`,
+          detail: { alert: 'tool.suspicious_definition', flags, blocked: blocking },
+        });
+      }
+
       if (inventory) {
         const definitions = tools.flatMap((tool) => {
           try {
@@ -185,12 +226,14 @@ export class Gateway {
         for (const sighting of sightings) {
           const key = `${server}/${sighting.name}`;
           let status = sighting.status;
-          if (status === 'new' && !this.#options.approveNewTools) {
+          // A suspicious tool of a blocking server is never pinned on sight: a human approves it.
+          const held = blocking && flagged.has(sighting.name);
+          if (status === 'new' && !this.#options.approveNewTools && !held) {
             const pinned = await inventory.approve(server, sighting.name, sighting.hash, FIRST_SEEN, now);
             if (pinned.ok) status = pinned.tool.status;
           }
           if (status === 'approved') this.#disabled.delete(key);
-          else this.#disabled.set(key, status);
+          else this.#disabled.set(key, held && status === 'new' ? 'suspicious' : status);
           if (sighting.seen === 'changed' && status === 'changed') {
             await this.#enforcer.note({
               kind: 'alert',
@@ -205,19 +248,13 @@ export class Gateway {
             });
           }
         }
-      }
-      const others = [...this.#upstreams.entries()]
-        .filter(([name]) => name !== server)
-        .flatMap(([, upstream]) => upstream.tools.map((tool) => tool.name));
-      for (const tool of tools) {
-        const flags = flagDescription(tool.description, others);
-        if (flags.length === 0) continue;
-        await this.#enforcer.note({
-          kind: 'alert',
-          actor: {},
-          tool: `${server}/${tool.name}`,
-          detail: { alert: 'tool.suspicious_description', flags },
-        });
+      } else if (blocking) {
+        // Without an inventory nothing can approve a definition: a flagged tool stays disabled.
+        for (const tool of tools) {
+          const key = `${server}/${tool.name}`;
+          if (flagged.has(tool.name)) this.#disabled.set(key, 'suspicious');
+          else this.#disabled.delete(key);
+        }
       }
     } finally {
       this.#recompile();
@@ -296,16 +333,7 @@ export class Gateway {
 
       const disabled = this.#disabled.get(exposed.key);
       if (disabled) {
-        const reason =
-          disabled === 'changed'
-            ? {
-                code: 'tool.definition_changed',
-                message: `\`${exposed.key}\` changed its definition since it was approved; it is disabled until someone approves the new one`,
-              }
-            : {
-                code: 'tool.not_approved',
-                message: `\`${exposed.key}\` is new and waits for approval of its definition`,
-              };
+        const reason = DISABLED_REASONS[disabled](exposed.key);
         return toToolResult(
           await this.#enforcer.refuse(call, reason, ['inventory'], options),
           this.#options.approvalUrl,

@@ -1,5 +1,6 @@
 // @posture/gateway: the MCP gateway over the enforcer.
-export { Gateway, NAME_SEPARATOR, toToolResult, type GatewayOptions, type Identity } from './gateway.js';
+export { Gateway, NAME_SEPARATOR, toToolResult, type GatewayOptions } from './gateway.js';
+export type { Identity } from './identity.js';
 export { serveHttp, type HttpOptions, type RunningGateway } from './http.js';
 export { serveStdio } from './stdio.js';
 export {

@@ -6,7 +6,7 @@ import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { canonicalJson, createMemoryState, decide, type CompiledPolicy, type Decision } from '@posture/core';
 import type { ApprovalQueue } from '@posture/storage';
 import { argsHash, defaultApprovers } from '@posture/sdk';
-import type { Identity } from './gateway.js';
+import type { Identity } from './identity.js';
 
 export const PLAN_TOOL = 'posture__plan';
 export const END_PLAN_TOOL = 'posture__end_plan';

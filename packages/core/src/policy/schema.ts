@@ -115,6 +115,12 @@ export const Server = z
     command: z.array(z.string()).min(1).optional(),
     url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
     env: z.record(z.string(), z.string()).optional(),
+    /**
+     * What the gateway does with a tool whose description hides characters or instructions, or
+     * whose name looks like another server's tool: `flag` raises an alert, `block` also disables
+     * the tool until its definition is approved.
+     */
+    suspicious: z.enum(['flag', 'block']).default('flag'),
     tools: z.record(z.string(), ToolOverride).optional(),
   })
   .refine((s) => !(s.command && s.url), { error: 'a server has a `command` or a `url`, not both' });
