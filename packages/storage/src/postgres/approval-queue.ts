@@ -3,7 +3,8 @@
 // expires_at > $now RETURNING …`. Racing updates of one row queue on its row lock; when the
 // winner commits, READ COMMITTED re-checks the loser's WHERE against the new row version, finds
 // the status changed, and updates nothing. No explicit locks, no retries, any number of processes.
-import pg from 'pg';
+import type pg from 'pg';
+import { newPool } from './pool.js';
 import type {
   ApprovalDecision,
   ApprovalQueue,
@@ -101,7 +102,7 @@ async function release(connection: Connection): Promise<void> {
 
 async function connect(options: PostgresApprovalsOptions): Promise<Connection> {
   const owned = !('pool' in options);
-  const pool = 'pool' in options ? options.pool : new pg.Pool(options.config);
+  const pool = 'pool' in options ? options.pool : await newPool(options.config);
   // An idle client dropped by the server (a restart) must not crash the process; the pool
   // replaces it on the next query, and that query reports any lasting failure.
   if (owned) pool.on('error', () => {});

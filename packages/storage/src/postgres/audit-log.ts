@@ -16,7 +16,8 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
+import { newPool } from './pool.js';
 import { MerkleFrontier } from '../merkle/frontier.js';
 import { parseSignerKey, signCheckpoint, type NoteSigner } from '../merkle/checkpoint.js';
 import { leafHash } from '../merkle/tree.js';
@@ -139,7 +140,7 @@ interface Connection {
 export async function openPostgresAuditLog(options: PostgresAuditLogOptions): Promise<PostgresAuditLog> {
   checkCheckpointEvery(options.checkpointEvery);
   const owned = !('pool' in options);
-  const pool = 'pool' in options ? options.pool : new pg.Pool(options.config);
+  const pool = 'pool' in options ? options.pool : await newPool(options.config);
   // An idle client dropped by the server (a restart) must not crash the process; the pool
   // replaces it on the next query, and that query reports any lasting failure.
   if (owned) pool.on('error', () => {});

@@ -7,7 +7,8 @@
 // A transaction that keeps losing takes the store's turn: an exclusive advisory lock, in a
 // transaction of its own, that every commit's shared lock waits for.
 import type { DecisionState, StateKeys } from '@posture/core';
-import pg from 'pg';
+import type pg from 'pg';
+import { newPool } from './pool.js';
 import type { Counters } from '../ports.js';
 import {
   TransactionQueue,
@@ -94,7 +95,7 @@ export type PostgresCountersOptions = CountersOptions &
 export async function openPostgresCounters(options: PostgresCountersOptions): Promise<Counters> {
   const settings = checkOptions(options);
   const owned = !('pool' in options);
-  const pool = 'pool' in options ? options.pool : new pg.Pool(options.config);
+  const pool = 'pool' in options ? options.pool : await newPool(options.config);
   // An idle client dropped by the server (a restart) must not crash the process.
   if (owned) pool.on('error', () => {});
   try {

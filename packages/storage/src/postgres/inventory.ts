@@ -2,7 +2,8 @@
 // tools is one transaction holding an advisory lock on that server, so gateways listing it at once
 // apply one after the other and a definition change is reported by exactly one of them. An
 // approval updates the row only where its hash is still the approved one (compare-and-set).
-import pg from 'pg';
+import type pg from 'pg';
+import { newPool } from './pool.js';
 import type { Inventory, InventoryAgent, InventoryServer, ToolDefinition, ToolVersion } from '../ports.js';
 import {
   approval,
@@ -61,7 +62,7 @@ const TOOL_COLUMNS =
 
 export async function openPostgresInventory(options: PostgresInventoryOptions): Promise<Inventory> {
   const owned = !('pool' in options);
-  const pool = 'pool' in options ? options.pool : new pg.Pool(options.config);
+  const pool = 'pool' in options ? options.pool : await newPool(options.config);
   if (owned) pool.on('error', () => {});
   try {
     await migrate(pool);
