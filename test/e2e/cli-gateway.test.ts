@@ -102,7 +102,14 @@ describe('posture gateway (a process)', () => {
     const audit = await openSqliteAuditLog({ path: join(dir, '.posture', 'posture.db') });
     try {
       const events = await audit.read(0, await audit.size());
-      expect(events.map((e) => [e.tool, e.outcome])).toEqual([['everything/echo', 'allowed']]);
+      expect(events.map((e) => [e.kind, e.tool, e.outcome])).toEqual([
+        ['policy_change', undefined, undefined],
+        ['call', 'everything/echo', 'allowed'],
+      ]);
+      expect(events[0]!.detail).toMatchObject({
+        source: 'posture.yaml',
+        sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+      });
     } finally {
       await audit.close();
     }

@@ -4,7 +4,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { openSqliteApprovalQueue, type ApprovalRequest, type NewApproval } from '@posture/storage';
+import {
+  openSqliteApprovalQueue,
+  openSqliteAuditLog,
+  type ApprovalRequest,
+  type NewApproval,
+} from '@posture/storage';
 import { main } from '../src/main.js';
 import { fakeIo } from './fake-io.js';
 
@@ -196,6 +201,21 @@ describe('posture approvals approve and deny', () => {
     const after = await stored(request!.id);
     expect(after).toMatchObject({ status: 'approved', decided_by: 'bob', comment: 'known customer' });
     expect(after?.step_up_proof?.method).toBe('webauthn');
+
+    // The decision is evidence too: one approval event in the store's audit log.
+    const log = await openSqliteAuditLog({ path: db });
+    const events = await log.read(0, await log.size());
+    await log.close();
+    expect(events).toMatchObject([
+      {
+        kind: 'approval',
+        actor: { user: 'bob', agent: 'support-bot' },
+        tool: 'payments/refund',
+        approval_id: request!.id,
+        outcome: 'approved',
+        detail: { requested_by: 'alice', step_up: { method: 'webauthn' }, comment: 'known customer' },
+      },
+    ]);
 
     // carol is an approver through nested groups (approvers ⊂ finance), but it is decided already.
     const again = await run(['approvals', 'deny', request!.id, '--as', 'carol', '--db', db]);

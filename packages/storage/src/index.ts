@@ -129,3 +129,4 @@ export { toolDefinition, toolDefinitionHash } from './inventory-rules.js';
 export { createMemoryInventory } from './memory/inventory.js';
 export { openSqliteInventory, type SqliteInventoryOptions } from './sqlite/inventory.js';
 export { openPostgresInventory, type PostgresInventoryOptions } from './postgres/inventory.js';
+export { approvalEvent } from './audit/approval-event.js';

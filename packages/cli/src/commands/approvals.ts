@@ -167,10 +167,32 @@ async function decide(io: Io, id: string, approve: boolean, options: DecideOptio
   );
   if (!result.ok) throw new CliError(`refused (${result.code}): ${result.message}`, REFUSED);
   const { request } = result;
+  await recordDecision(options.db, request, now);
   io.stdout(
     `${request.status} \`${request.id}\` as \`${escapeText(options.as)}\`: ${escapeText(request.tool)} ` +
       `for agent \`${escapeText(request.agent)}\`, user \`${escapeText(request.user)}\`\n`,
   );
+}
+
+/**
+ * The decision as evidence, in the audit log of the same store. The queue already holds the
+ * decision; if the log cannot take it, say so loudly rather than report success.
+ */
+async function recordDecision(db: string, request: ApprovalRequest, at: Date): Promise<void> {
+  const { approvalEvent, openSqliteAuditLog } = await import('@posture/storage');
+  try {
+    const log = await openSqliteAuditLog({ path: db });
+    try {
+      await log.append(approvalEvent(request, at));
+    } finally {
+      await log.close();
+    }
+  } catch (error) {
+    throw new CliError(
+      `the decision is in the queue, but the audit log \`${db}\` did not record it: ${(error as Error).message}`,
+      REFUSED,
+    );
+  }
 }
 
 const dbOption = (command: Command) =>

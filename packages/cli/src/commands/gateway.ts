@@ -1,5 +1,6 @@
 // `posture gateway`: the MCP gateway in front of the policy's servers, on loopback over
 // Streamable HTTP, or over stdio for a desktop client (`--stdio --token T`).
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { durationMs } from '@posture/core';
@@ -60,7 +61,7 @@ export const registerGateway: Register = (program, io) => {
       'share rate limits, budgets, loops and session labels with other replicas (redis://…)',
     )
     .action(async (options: GatewayCommandOptions) => {
-      const { policy, compiled } = await readPolicy(io, options.policy);
+      const { policy, compiled, text } = await readPolicy(io, options.policy);
       const port = Number(options.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535)
         throw new CliError(`\`--port ${options.port}\` is not a port`);
@@ -110,6 +111,12 @@ export const registerGateway: Register = (program, io) => {
         },
       });
       await gateway.start();
+      // The policy in force, as evidence: every start records its hash and where it came from.
+      await gateway.enforcer.note({
+        kind: 'policy_change',
+        actor: {},
+        detail: { source: options.policy, sha256: createHash('sha256').update(text).digest('hex') },
+      });
       // With --port 0 the URL, and so the default audience, is known only once the server listens.
       let audience = options.audience ?? (port === 0 ? undefined : defaultAudience(options.host, port));
       const authority = new TokenAuthority({
