@@ -10,6 +10,7 @@ import { registerRls } from './commands/rls.js';
 import { registerApprovals } from './commands/approvals.js';
 import { registerToken } from './commands/token.js';
 import { registerGateway } from './commands/gateway.js';
+import { registerExceptions } from './commands/exceptions.js';
 import { registerAudit } from './commands/audit.js';
 import { registerRedact } from './commands/redact.js';
 
@@ -34,6 +35,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     registerApprovals,
     registerToken,
     registerGateway,
+    registerExceptions,
     registerAudit,
     registerRedact,
   ]) {

@@ -81,10 +81,12 @@ export const registerGateway: Register = (program, io) => {
       let audit;
       let approvals;
       let inventory;
+      let exceptions;
       try {
         audit = await storage.openSqliteAuditLog({ path: options.db });
         approvals = storage.openSqliteApprovalQueue(options.db);
         inventory = storage.openSqliteInventory(options.db);
+        exceptions = storage.openSqliteExceptionStore(options.db);
       } catch (error) {
         throw new CliError(`cannot open \`${options.db}\`: ${(error as Error).message}`);
       }
@@ -101,6 +103,7 @@ export const registerGateway: Register = (program, io) => {
         audit,
         approvals,
         inventory,
+        exceptions,
         ...(counters ? { counters } : {}),
         approvalWaitMs,
         ...(options.failOpenReads ? { failOpenReads: true } : {}),
@@ -161,6 +164,7 @@ export const registerGateway: Register = (program, io) => {
         await audit.close();
         await approvals.close();
         await inventory.close();
+        await exceptions.close();
         await counters?.close();
       };
       await new Promise<void>((resolve) => {
