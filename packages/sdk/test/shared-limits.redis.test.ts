@@ -13,27 +13,9 @@ import {
   type Counters,
 } from '@posture/storage';
 import { createEnforcer, type Enforcer } from '../src/index.js';
+import { REDIS_URL, redis } from '../../storage/test/support/services.js';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const ci = process.env.CI !== undefined && !['', '0', 'false'].includes(process.env.CI);
-
-async function unreachable(): Promise<string | undefined> {
-  const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 3000 });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    await client.ping();
-    return undefined;
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  } finally {
-    client.disconnect();
-  }
-}
-
-const problem = await unreachable();
-const skip = problem !== undefined && !ci;
-if (skip) console.warn(`skipping the shared-limits tests: cannot reach ${REDIS_URL}: ${problem}`);
+const { problem, skip } = await redis('shared-limits');
 
 const POLICY = `
 version: 1

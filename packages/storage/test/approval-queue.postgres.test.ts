@@ -6,26 +6,9 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgresApprovalQueue, openPostgresExceptionStore } from '../src/postgres/approval-queue.js';
 import { defineApprovalQueueContract } from './conformance/approval-queue.js';
+import { POSTGRES_URL, postgres } from './support/services.js';
 
-const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const ci = process.env.CI !== undefined && !['', '0', 'false'].includes(process.env.CI);
-
-async function unreachable(): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return undefined;
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-const problem = await unreachable();
-const skip = problem !== undefined && !ci;
-if (skip) console.warn(`skipping the PostgreSQL approvals tests: cannot reach ${POSTGRES_URL}: ${problem}`);
+const { problem, skip } = await postgres('approvals');
 
 describe.skipIf(skip)('postgres approvals', () => {
   const schema = `posture_approvals_test_${randomBytes(6).toString('hex')}`;

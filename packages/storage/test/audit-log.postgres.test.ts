@@ -18,26 +18,9 @@ import { exited, onLines, spawnWriter } from './support/child.js';
 import { sampleEvent } from './support/events.js';
 import { tcpProxy } from './support/tcp-proxy.js';
 import { forgeRecord, rewriteRecord } from './support/forge.js';
+import { POSTGRES_URL, postgres } from './support/services.js';
 
-const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const ci = process.env.CI !== undefined && !['', '0', 'false'].includes(process.env.CI);
-
-async function unreachable(): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return undefined;
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-const problem = await unreachable();
-const skip = problem !== undefined && !ci;
-if (skip) console.warn(`skipping the PostgreSQL audit log tests: cannot reach ${POSTGRES_URL}: ${problem}`);
+const { problem, skip } = await postgres('audit log');
 
 const admin = new pg.Pool({ connectionString: POSTGRES_URL, max: 2 });
 admin.on('error', () => {});
