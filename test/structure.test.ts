@@ -9,7 +9,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const packages = readdirSync(join(root, 'packages')).filter((p) =>
   statSync(join(root, 'packages', p)).isDirectory(),
 );
-const ORDER = ['core', 'storage', 'sdk', 'gateway', 'console', 'cli'];
+const ORDER = ['core', 'storage', 'sdk', 'gateway', 'assess', 'console', 'cli'];
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((entry) => {
