@@ -106,9 +106,15 @@ export interface EnforcerOptions {
   redactionKey?: Uint8Array;
   /**
    * While the audit log cannot be written, tier-1 reads still run (counted, and recorded as a gap
-   * event once the log is back). Everything else fails closed. Default false: all fail closed.
+   * event once the log is back). Everything else fails closed. Default: the policy's
+   * `evidence.fail_open_reads`, false unless set.
    */
   failOpenReads?: boolean;
+  /**
+   * Sees each call's audit event once it is recorded (anomaly detection, metrics). Runs on the
+   * call's path, so it must be synchronous and cheap; what it throws is ignored.
+   */
+  observe?: (event: StoredEvent) => void;
 }
 
 export interface Enforcer {
@@ -142,6 +148,7 @@ class PipelineEnforcer implements Enforcer {
   readonly #failOpenReads: boolean;
   readonly #schemas = new InputSchemas();
   readonly #retrieval: RetrievalAccess | undefined;
+  readonly #observe: ((event: StoredEvent) => void) | undefined;
   /** Set while the audit log refuses writes: when it began, and what ran or was refused meanwhile. */
   #outage: { since: string; error: string; unlogged: number; refused: number } | undefined;
 
@@ -154,8 +161,9 @@ class PipelineEnforcer implements Enforcer {
     this.#counters = options.counters;
     this.#clock = options.clock ?? Date.now;
     this.#redactor = new EvidenceRedactor(options.policy, options.redactionKey);
-    this.#failOpenReads = options.failOpenReads ?? false;
+    this.#failOpenReads = options.failOpenReads ?? options.policy.policy.evidence.fail_open_reads;
     this.#retrieval = compileRetrieval(options.policy.policy);
+    this.#observe = options.observe;
   }
 
   async call(call: ToolCall, execute: Execute, options: CallOptions = {}): Promise<CallResult> {
@@ -572,13 +580,22 @@ class PipelineEnforcer implements Enforcer {
         ? { detail: this.#redactor.forEvidence(extra.detail).value as Record<string, unknown> }
         : {}),
     };
+    let stored: StoredEvent;
     try {
-      return { ok: true, event: await this.#audit.append(event) };
+      stored = await this.#audit.append(event);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.#outage ??= { since: event.time, error: message, unlogged: 0, refused: 0 };
       return { ok: false, error: message };
     }
+    if (this.#observe) {
+      try {
+        this.#observe(stored);
+      } catch {
+        // an observer's failure is not the call's
+      }
+    }
+    return { ok: true, event: stored };
   }
 
   /** Tries to write the gap event that closes an outage; true once the log takes writes again. */

@@ -434,6 +434,17 @@ describe('enforcer', () => {
       expect(events[0]!.detail).toMatchObject({ error: 'disk full', refused_calls: 1, unlogged_calls: 0 });
     });
 
+    it('lets tier-1 reads through when the policy says so (evidence.fail_open_reads)', async () => {
+      const { log, state } = flakyLog();
+      const { enforcer } = setup({ audit: log, policy: `${POLICY}\nevidence: { fail_open_reads: true }\n` });
+      state.down = true;
+      expect((await enforcer.call(call('crm/get_customer', { id: 1 }), tool().execute)).status).toBe('ok');
+      const strict = setup({ audit: log });
+      expect((await strict.enforcer.call(call('crm/get_customer', { id: 1 }), tool().execute)).status).toBe(
+        'error',
+      );
+    });
+
     it('may let tier-1 reads through when configured, counting them in the gap event; writes stay closed', async () => {
       const { log, state, inner } = flakyLog();
       const { enforcer } = setup({ audit: log, failOpenReads: true });

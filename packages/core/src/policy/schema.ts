@@ -188,6 +188,37 @@ export const Data = z.strictObject({
   retrieval: Retrieval.optional(),
 });
 
+/** Anomaly alerts: per-agent rolling baselines, and when a deviation from them raises an alert. */
+const RateAlert = z.strictObject({
+  /** Alert when a minute's count exceeds this multiple of the agent's usual per-minute count… */
+  factor: z.number().min(1).max(1000).default(3),
+  /** …and is at least this many (a quiet agent's one extra call is no anomaly). */
+  min: z.number().int().min(1).max(1_000_000).default(30),
+});
+const RatioAlert = z.strictObject({
+  /** Alert when this share of the agent's last `window` calls failed (or were denied). */
+  ratio: z.number().gt(0).max(1).default(0.5),
+  window: z.number().int().min(1).max(10_000).default(20),
+});
+export const Alerts = z.strictObject({
+  /** Calls an agent makes before baseline-relative alerts (rates, new tools, hours) may fire. */
+  warmup: z.number().int().min(0).max(1_000_000).default(50),
+  call_rate: z.union([z.literal(false), RateAlert]).default({ factor: 3, min: 30 }),
+  write_rate: z.union([z.literal(false), RateAlert]).default({ factor: 3, min: 10 }),
+  failures: z.union([z.literal(false), RatioAlert]).default({ ratio: 0.5, window: 20 }),
+  denials: z.union([z.literal(false), RatioAlert]).default({ ratio: 0.5, window: 20 }),
+  new_tool: z.boolean().default(true),
+  /** An hour of the day (UTC) holding less than this share of the agent's calls is unusual. */
+  unusual_hours: z
+    .union([z.literal(false), z.strictObject({ min_share: z.number().min(0).max(1).default(0.01) })])
+    .default({ min_share: 0.01 }),
+  /** One alert per agent and kind within this window; repeats are counted, not sent. */
+  dedupe: Duration.default('10m'),
+  /** At most this many alerts per hour across all agents; the rest are counted as suppressed. */
+  max_per_hour: z.number().int().min(1).max(1_000_000).default(60),
+});
+export type Alerts = z.infer<typeof Alerts>;
+
 export const PolicyFile = z.strictObject({
   version: z.literal(1, { error: 'must be `1`, the only policy file version' }),
   users: z.record(z.string().regex(USER_NAME, 'must be a user name'), User).default({}),
@@ -199,6 +230,13 @@ export const PolicyFile = z.strictObject({
     .default({}),
   limits: z.strictObject({ default: Limits.optional() }).default({}),
   data: Data.default({ redact: [], redaction: 'mask', rules: [], flows: [] }),
+  /**
+   * When the audit log cannot be written every call fails closed, unless `fail_open_reads` lets
+   * tier-1 reads run meanwhile (counted, and recorded as a gap event once the log is back).
+   */
+  evidence: z
+    .strictObject({ fail_open_reads: z.boolean().default(false) })
+    .default({ fail_open_reads: false }),
 });
 export type PolicyFile = z.infer<typeof PolicyFile>;
 
