@@ -17,7 +17,7 @@ export {
   type LoadOptions,
   type LoadResult,
 } from './policy/load.js';
-export { PolicyFile, policyJsonSchema } from './policy/schema.js';
+export { Alerts, PolicyFile, policyJsonSchema } from './policy/schema.js';
 export { PROBLEM_CODES, formatProblem, type Problem, type ProblemCode } from './policy/problems.js';
 export type { CatalogTool } from './policy/catalog.js';
 export { groupMembership } from './policy/catalog.js';
