@@ -237,6 +237,7 @@ export const PolicyFile = z.strictObject({
   evidence: z
     .strictObject({ fail_open_reads: z.boolean().default(false) })
     .default({ fail_open_reads: false }),
+  alerts: Alerts.optional(),
 });
 export type PolicyFile = z.infer<typeof PolicyFile>;
 
