@@ -21,7 +21,7 @@ export { Alerts, PolicyFile, policyJsonSchema } from './policy/schema.js';
 export { PROBLEM_CODES, formatProblem, type Problem, type ProblemCode } from './policy/problems.js';
 export type { CatalogTool } from './policy/catalog.js';
 export { groupMembership } from './policy/catalog.js';
-export { canonicalJson, durationMs, skeleton } from './text.js';
+export { canonicalJson, durationMs, skeleton, toolMatcher, type ToolMatcher } from './text.js';
 export {
   createDetector,
   redact,

@@ -35,7 +35,13 @@ import {
   type McpTool,
   type PolicyFile,
 } from '@posture/core';
-import { createEnforcer, type CallResult, type ConfirmAnswer, type Enforcer } from '@posture/sdk';
+import {
+  ContextRules,
+  createEnforcer,
+  type CallResult,
+  type ConfirmAnswer,
+  type Enforcer,
+} from '@posture/sdk';
 import {
   toolDefinition,
   type ApprovalQueue,
@@ -112,6 +118,7 @@ export class Gateway {
   readonly #state: DecisionState;
   #compiled: CompiledPolicy;
   #enforcer: Enforcer;
+  #context: ContextRules;
   readonly #retrieval: RetrievalAccess | undefined;
   /** Exposed tool name → `server/tool` and the definition agents see. */
   #exposed = new Map<string, { key: string; server: string; tool: McpTool }>();
@@ -127,6 +134,7 @@ export class Gateway {
     this.#compiled = compile(options.policy);
     this.#retrieval = compileRetrieval(options.policy);
     this.#enforcer = this.#newEnforcer();
+    this.#context = new ContextRules(this.#compiled);
     for (const [name, server] of Object.entries(options.policy.servers)) {
       if (!server.command && !server.url) continue; // a catalog entry with no way to reach it
       const credential = options.credentials?.[name];
@@ -491,7 +499,7 @@ export class Gateway {
         ({ name, client }) =>
           client.getServerCapabilities()?.resources && (!located.has(uri) || located.get(uri) === name),
       );
-      for (const { client } of candidates) {
+      for (const { name, client } of candidates) {
         let result: ReadResourceResult;
         try {
           result = await client.readResource({ uri });
@@ -499,10 +507,9 @@ export class Gateway {
           continue; // not this server's
         }
         const rules = access();
-        if (!rules) return result;
-        const filtered = filterResourceRead(rules, identity.user, result);
-        if (filtered.result.contents.length > 0) return filtered.result;
-        break; // every content withheld: answer as for an unknown resource
+        const readable = rules ? filterResourceRead(rules, identity.user, result).result : result;
+        if (readable.contents.length === 0) break; // every content withheld: answer as for an unknown resource
+        return this.#screen(name, uri, readable);
       }
       throw new McpError(RESOURCE_NOT_FOUND, `resource \`${uri}\` not found`);
     });
@@ -521,11 +528,17 @@ export class Gateway {
       const target = reachable().find(({ name }) => name === request.params.name.slice(0, at));
       if (at < 0 || !target)
         throw new McpError(ErrorCode.InvalidParams, `unknown prompt \`${request.params.name}\``);
-      return target.client.getPrompt({
-        ...request.params,
-        name: request.params.name.slice(at + NAME_SEPARATOR.length),
-      });
+      const name = request.params.name.slice(at + NAME_SEPARATOR.length);
+      return this.#screen(target.name, name, await target.client.getPrompt({ ...request.params, name }));
     });
+  }
+
+  /** A prompt or resource as `data.rules` let it reach the model: redacted, or refused whole. */
+  #screen<T>(server: string, name: string, value: T): T {
+    const screened = this.#context.screen(server, name, value);
+    if (!screened.ok)
+      throw new McpError(ErrorCode.InvalidRequest, `withheld by ${screened.rule}: ${screened.message}`);
+    return screened.value as T;
   }
 
   /** Waits until the request is decided (true when approved), expires, or the wait runs out. */
@@ -556,6 +569,7 @@ export class Gateway {
     }
     this.#compiled = compile(this.#options.policy, { discovered });
     this.#enforcer = this.#newEnforcer();
+    this.#context = new ContextRules(this.#compiled);
     const exposed = new Map<string, { key: string; server: string; tool: McpTool }>();
     for (const [server, tools] of Object.entries(discovered)) {
       for (const tool of tools) {

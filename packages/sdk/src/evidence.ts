@@ -2,11 +2,13 @@
 // policy's data.rules say so. One scan per value; the findings decide block, redact and labels.
 import {
   redact,
+  toolMatcher,
   type CompiledPolicy,
   type Finding,
   type Obligations,
   type Redaction,
   type Removed,
+  type ToolMatcher,
 } from '@posture/core';
 
 /** Secrets are always redacted from evidence, whatever `data.redact` lists. */
@@ -89,4 +91,57 @@ function family(name: string): string {
 
 function matches(finding: Finding, classes: readonly string[]): boolean {
   return classes.some((name) => family(name) === finding.class || family(name) === finding.family);
+}
+
+/**
+ * `data.rules` for what reaches the model other than tool results: the prompts and resources a
+ * server serves. A rule's `tools` globs match `<server>/<prompt or resource name>`; rules for
+ * results (`direction: out` or both) apply, denying or redacting as they say.
+ */
+export class ContextRules {
+  readonly #policy: CompiledPolicy;
+  readonly #rules: Array<{ id: string; matches: ToolMatcher; classes: string[]; action: 'deny' | 'redact' }>;
+
+  constructor(policy: CompiledPolicy) {
+    this.#policy = policy;
+    this.#rules = policy.policy.data.rules.flatMap((rule, i) =>
+      rule.direction === 'in'
+        ? []
+        : [
+            {
+              id: rule.id ? `data.rules.${rule.id}` : `data.rules[${i}]`,
+              matches: toolMatcher(rule.tools),
+              classes: rule.block.map(family),
+              action: rule.action,
+            },
+          ],
+    );
+  }
+
+  /** The value as the model may see it, or why it is withheld. */
+  screen(
+    server: string,
+    name: string,
+    value: unknown,
+  ): { ok: true; value: unknown; removed: Removed[] } | { ok: false; rule: string; message: string } {
+    const applicable = this.#rules.filter((rule) => rule.matches(server, name));
+    if (applicable.length === 0) return { ok: true, value, removed: [] };
+    const findings = this.#policy.detector.scanValue(value);
+    for (const rule of applicable) {
+      if (rule.action !== 'deny') continue;
+      const hit = findings.find((f) => matches(f, rule.classes));
+      if (hit) {
+        return {
+          ok: false,
+          rule: rule.id,
+          message: `\`${server}/${name}\` carries \`${hit.class}\` (${hit.family}) at \`${hit.path}\`, which may not reach the model`,
+        };
+      }
+    }
+    const classes = applicable.filter((rule) => rule.action === 'redact').flatMap((rule) => rule.classes);
+    if (classes.length === 0 || !findings.some((f) => matches(f, classes)))
+      return { ok: true, value, removed: [] };
+    const redaction = redact(value, findings, { mode: 'mask', classes });
+    return { ok: true, value: redaction.value, removed: redaction.removed };
+  }
 }

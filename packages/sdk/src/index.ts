@@ -25,3 +25,4 @@ export {
   type Refusal,
 } from './frameworks/functions/index.js';
 export { defaultApprovers } from './approvers.js';
+export { ContextRules } from './evidence.js';
