@@ -195,3 +195,32 @@ describe('an upstream that dies', () => {
     expect(t.gateway.upstreamStatus().crashy).toBe('up');
   });
 });
+
+describe('refused authentications', () => {
+  let quiet: TestGateway;
+
+  beforeAll(async () => {
+    quiet = await startGateway(POLICY);
+  }, 30_000);
+
+  afterAll(async () => {
+    await quiet?.close();
+  });
+
+  it('are audit events, at most ten a minute per client address, the rest counted', async () => {
+    for (let i = 0; i < 25; i++) {
+      const response = await quiet.post(INITIALIZE, { authorization: `Bearer not-a-token-${i}` });
+      expect(response.status).toBe(401);
+    }
+    const events = await quiet.audit.read(0, await quiet.audit.size());
+    const refused = events.filter((e) => e.detail?.alert === 'auth.refused');
+    expect(refused).toHaveLength(10);
+    // The client address is personal data: evidence keeps it redacted (hashed, with a key).
+    expect(refused[0]).toMatchObject({
+      kind: 'alert',
+      outcome: 'denied',
+      detail: { remote: '[REDACTED:ipv4]' },
+    });
+    expect(refused[0]!.detail!.description).toBe('the token is not a compact JWT');
+  });
+});

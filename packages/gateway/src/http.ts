@@ -47,6 +47,8 @@ export interface RunningGateway {
 }
 
 const METADATA_PATH = '/.well-known/oauth-protected-resource';
+/** Refused authentications recorded per client address and minute; beyond it they are counted. */
+const REFUSALS_PER_MINUTE = 10;
 const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
 /** `localhost:8700`, `127.0.0.1`, `[::1]:8700`: a Host header that names this machine. */
@@ -83,7 +85,44 @@ export async function serveHttp(options: HttpOptions): Promise<RunningGateway> {
     resource_name: 'Posture gateway',
   });
 
-  const unauthorized = (res: ServerResponse, description: string, error = 'invalid_token') => {
+  // Refused authentications are evidence (stolen or replayed tokens, guessing), at most a few a
+  // minute per client address so that nobody can flood the log by knocking; the rest are counted.
+  const refusals = new Map<string, { windowStart: number; recorded: number; suppressed: number }>();
+  const recordRefusal = (req: IncomingMessage, description: string) => {
+    const remote = req.socket.remoteAddress ?? 'unknown';
+    const now = Date.now();
+    let entry = refusals.get(remote);
+    if (!entry || now - entry.windowStart >= 60_000) {
+      if (refusals.size >= 10_000) refusals.clear();
+      entry = { windowStart: now, recorded: 0, suppressed: entry?.suppressed ?? 0 };
+      refusals.set(remote, entry);
+    }
+    if (entry.recorded >= REFUSALS_PER_MINUTE) {
+      entry.suppressed++;
+      return;
+    }
+    entry.recorded++;
+    const suppressed = entry.suppressed;
+    entry.suppressed = 0;
+    void options.gateway.enforcer.note({
+      kind: 'alert',
+      actor: {},
+      outcome: 'denied',
+      detail: {
+        alert: 'auth.refused',
+        description,
+        remote,
+        ...(suppressed > 0 ? { suppressed_before: suppressed } : {}),
+      },
+    });
+  };
+  const unauthorized = (
+    res: ServerResponse,
+    description: string,
+    error = 'invalid_token',
+    req?: IncomingMessage,
+  ) => {
+    if (req) recordRefusal(req, description);
     const quoted = description.replace(/["\\]/g, "'");
     res.writeHead(401, {
       'content-type': 'application/json',
@@ -119,9 +158,10 @@ export async function serveHttp(options: HttpOptions): Promise<RunningGateway> {
       return plain(res, 403, `origin \`${origin}\` is not allowed`);
     }
     const auth = req.headers.authorization;
-    if (!auth?.startsWith('Bearer ')) return unauthorized(res, 'a bearer token is required');
+    if (!auth?.startsWith('Bearer '))
+      return unauthorized(res, 'a bearer token is required', 'invalid_token', req);
     const checked = await options.tokens.verify(auth.slice(7).trim());
-    if (!checked.ok) return unauthorized(res, checked.description, checked.error);
+    if (!checked.ok) return unauthorized(res, checked.description, checked.error, req);
     const claims = checked.claims;
 
     let parsed: unknown;
@@ -137,7 +177,7 @@ export async function serveHttp(options: HttpOptions): Promise<RunningGateway> {
       if (!session) return plain(res, 404, 'unknown or expired session', -32001);
       // The token must be the one that opened this session: no riding another's session id.
       if (session.claims.jti !== claims.jti) {
-        return unauthorized(res, 'the token did not open this session');
+        return unauthorized(res, 'the token did not open this session', 'invalid_token', req);
       }
       session.lastSeen = Date.now();
       if (req.method === 'POST') return session.transport.post(req, res, parsed as JSONRPCMessage);
@@ -161,7 +201,7 @@ export async function serveHttp(options: HttpOptions): Promise<RunningGateway> {
     // A new session: the token opens at most one (a second initialize with it is a replay).
     const id = randomUUID();
     if (!options.tokens.bind(claims, id))
-      return unauthorized(res, 'the token has already been used for a session');
+      return unauthorized(res, 'the token has already been used for a session', 'invalid_token', req);
     const transport = new SessionTransport(id);
     sessions.set(id, { transport, claims, lastSeen: Date.now() });
     transport.onclose = () => sessions.delete(id);
