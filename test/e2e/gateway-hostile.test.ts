@@ -215,7 +215,7 @@ describe('refused authentications', () => {
     const events = await quiet.audit.read(0, await quiet.audit.size());
     const refused = events.filter((e) => e.detail?.alert === 'auth.refused');
     expect(refused).toHaveLength(10);
-    // The client address is personal data: evidence keeps it redacted (hashed, with a key).
+    // The client address is personal data: evidence keeps it redacted (masked; keyed hash in hash mode).
     expect(refused[0]).toMatchObject({
       kind: 'alert',
       outcome: 'denied',

@@ -13,6 +13,7 @@ import { registerGateway } from './commands/gateway.js';
 import { registerExceptions } from './commands/exceptions.js';
 import { registerAudit } from './commands/audit.js';
 import { registerRedact } from './commands/redact.js';
+import { registerTest } from './commands/test.js';
 
 /** Runs `posture` with the given arguments (without `node` and the script); returns the exit code. */
 export async function main(argv: string[], io: Io): Promise<number> {
@@ -38,6 +39,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     registerExceptions,
     registerAudit,
     registerRedact,
+    registerTest,
   ]) {
     register(program, io, setExit);
   }

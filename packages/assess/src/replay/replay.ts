@@ -327,7 +327,8 @@ function runnerOf(policy: PolicyFile, agent: string): string | undefined {
 function coverage(results: readonly ScenarioResult[]): ReplayReport['coverage'] {
   const table = (pick: (t: Scenario['taxonomy']) => string[]): CoverageRow[] => {
     const rows = new Map<string, CoverageRow>();
-    for (const result of results) {
+    // Controls (`expect: allowed`) are not attacks: they say nothing about coverage.
+    for (const result of results.filter((r) => r.expect === 'stopped')) {
       for (const id of pick(result.taxonomy)) {
         const row = rows.get(id) ?? { id, scenarios: [], stopped: 0, not_stopped: 0, not_applicable: 0 };
         row.scenarios.push(result.id);
