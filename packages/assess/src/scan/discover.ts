@@ -1,0 +1,411 @@
+// Finds agent configurations under a folder (and, on request, in the user's home) and parses each
+// into one model: the servers clients launch or reach, Posture's policies, and the gateway's
+// inventory and audit log. Files are hostile until parsed: a file that is too large, malformed,
+// unreadable or part of a symlink loop becomes a problem in the result, and the walk goes on.
+import {
+  lstatSync,
+  openSync,
+  readdirSync,
+  readSync,
+  closeSync,
+  realpathSync,
+  statSync,
+  fstatSync,
+} from 'node:fs';
+import { basename, dirname, join, sep } from 'node:path';
+import { loadPolicy, MAX_POLICY_BYTES, type McpTool } from '@posture/core';
+import { openSqliteAuditLog, openSqliteInventory, verifyLog } from '@posture/storage';
+import { parse as parseYaml } from 'yaml';
+import type { ClientKind, ConfiguredServer, Discovery, ScanProblem } from './model.js';
+
+/** Configuration files are written by people; anything larger is a mistake or an attack. */
+export const MAX_CONFIG_BYTES = MAX_POLICY_BYTES;
+export const MAX_DEPTH = 12;
+const SKIP = new Set(['node_modules', '.git', 'dist', '.hg', '.svn']);
+
+export interface DiscoverOptions {
+  /** Also read the well-known configuration files in this home folder. */
+  home?: string;
+  maxDepth?: number;
+  maxBytes?: number;
+}
+
+type Kind = ClientKind | 'database';
+
+/** What a file is by its name and parent folders, or undefined when it is nothing we read. */
+export function kindOf(path: string): Kind | undefined {
+  const name = basename(path);
+  const parent = basename(dirname(path));
+  const grand = basename(dirname(dirname(path)));
+  if (name === 'claude_desktop_config.json') return 'claude-desktop';
+  if (name === '.mcp.json' || name === '.claude.json') return 'claude-code';
+  if (name === 'mcp.json' && parent === '.cursor') return 'cursor';
+  if (name === 'mcp.json' && (parent === '.vscode' || (parent === 'User' && grand === 'Code')))
+    return 'vscode';
+  if (name === 'settings.json' && (parent === '.vscode' || (parent === 'User' && grand === 'Code')))
+    return 'vscode';
+  if (name === 'mcp_config.json' && parent === 'windsurf') return 'windsurf';
+  if ((name === 'config.json' || name === 'config.yaml') && parent === '.continue') return 'continue';
+  if (name === 'posture.yaml' || name === 'posture.yml') return 'posture';
+  if (name === 'posture.db' && parent === '.posture') return 'database';
+  return undefined;
+}
+
+/** The well-known places of client configurations in a home folder (macOS, Linux, Windows). */
+export function homeCandidates(home: string): string[] {
+  const appData = [
+    join(home, 'Library', 'Application Support'),
+    join(home, '.config'),
+    join(home, 'AppData', 'Roaming'),
+  ];
+  return [
+    join(home, '.claude.json'),
+    join(home, '.cursor', 'mcp.json'),
+    join(home, '.codeium', 'windsurf', 'mcp_config.json'),
+    join(home, '.continue', 'config.json'),
+    join(home, '.continue', 'config.yaml'),
+    ...appData.flatMap((base) => [
+      join(base, 'Claude', 'claude_desktop_config.json'),
+      join(base, 'Code', 'User', 'settings.json'),
+      join(base, 'Code', 'User', 'mcp.json'),
+    ]),
+  ];
+}
+
+export async function discover(root: string, options: DiscoverOptions = {}): Promise<Discovery> {
+  const result: Discovery = {
+    root,
+    files: [],
+    servers: [],
+    policies: [],
+    databases: [],
+    tools: [],
+    problems: [],
+    modes: {},
+  };
+  const found: string[] = [];
+  walk(root, 0, new Set(), found, result.problems, options.maxDepth ?? MAX_DEPTH);
+  if (options.home !== undefined) {
+    for (const path of homeCandidates(options.home)) {
+      try {
+        if (statSync(path).isFile() && !found.includes(path)) found.push(path);
+      } catch {
+        // Absent: the client is not installed.
+      }
+    }
+  }
+  for (const file of found) {
+    const kind = kindOf(file);
+    if (kind === undefined) continue;
+    result.files.push(file);
+    if (kind === 'database') {
+      await readDatabase(file, result);
+      continue;
+    }
+    const text = readCapped(file, options.maxBytes ?? MAX_CONFIG_BYTES, result.problems);
+    if (text === undefined) continue;
+    try {
+      result.modes[file] = statSync(file).mode & 0o777;
+    } catch {
+      // Raced away: the mode check simply has nothing to say.
+    }
+    if (kind === 'posture') readPolicy(file, text, result);
+    else readClient(file, kind, text, result);
+  }
+  return result;
+}
+
+function walk(
+  dir: string,
+  depth: number,
+  seen: Set<string>,
+  found: string[],
+  problems: ScanProblem[],
+  maxDepth: number,
+): void {
+  let real: string;
+  try {
+    real = realpathSync(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    problems.push(
+      code === 'ELOOP'
+        ? { file: dir, code: 'file.symlink_loop', message: `\`${dir}\` is a symbolic link loop` }
+        : { file: dir, code: 'file.unreadable', message: `cannot read \`${dir}\`: ${code ?? String(error)}` },
+    );
+    return;
+  }
+  if (seen.has(real)) {
+    problems.push({
+      file: dir,
+      code: 'file.symlink_loop',
+      message: `\`${dir}\` links back to \`${real}\`, not followed`,
+    });
+    return;
+  }
+  if (depth > maxDepth) {
+    problems.push({
+      file: dir,
+      code: 'walk.depth',
+      message: `\`${dir}\` is deeper than ${maxDepth} folders, not read`,
+    });
+    return;
+  }
+  seen.add(real);
+  let entries: string[];
+  try {
+    entries = readdirSync(dir).sort();
+  } catch (error) {
+    problems.push({
+      file: dir,
+      code: 'file.unreadable',
+      message: `cannot list \`${dir}\`: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+    });
+    return;
+  }
+  for (const name of entries) {
+    if (SKIP.has(name)) continue;
+    const path = join(dir, name);
+    let isDir: boolean;
+    try {
+      const link = lstatSync(path);
+      isDir = link.isSymbolicLink() ? statSync(path).isDirectory() : link.isDirectory();
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP')
+        problems.push({
+          file: path,
+          code: 'file.symlink_loop',
+          message: `\`${path}\` is a symbolic link loop`,
+        });
+      else if (kindOf(path) !== undefined)
+        problems.push({
+          file: path,
+          code: 'file.unreadable',
+          message: `cannot read \`${path}\`: ${code ?? String(error)}`,
+        });
+      continue;
+    }
+    if (isDir) walk(path, depth + 1, seen, found, problems, maxDepth);
+    else if (kindOf(path) !== undefined) found.push(path);
+  }
+  seen.delete(real);
+  void sep;
+}
+
+/** Reads at most `max` bytes; a longer file is a problem, not a read. */
+function readCapped(file: string, max: number, problems: ScanProblem[]): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (error) {
+    problems.push({
+      file,
+      code: 'file.unreadable',
+      message: `cannot read \`${file}\`: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+    });
+    return undefined;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size > max) {
+      problems.push({
+        file,
+        code: 'file.too_large',
+        message: `\`${file}\` is ${size} bytes; the limit is ${max}`,
+      });
+      return undefined;
+    }
+    const buffer = Buffer.alloc(size + 1);
+    const read = readSync(fd, buffer, 0, size + 1, 0);
+    if (read > max) {
+      problems.push({
+        file,
+        code: 'file.too_large',
+        message: `\`${file}\` grew past ${max} bytes while read`,
+      });
+      return undefined;
+    }
+    return buffer.subarray(0, read).toString('utf8');
+  } catch (error) {
+    problems.push({
+      file,
+      code: 'file.unreadable',
+      message: `cannot read \`${file}\`: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+    });
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function strings(value: unknown): Record<string, string> {
+  if (!isRecord(value)) return {};
+  const out: Record<string, string> = {};
+  for (const [key, item] of Object.entries(value)) if (typeof item === 'string') out[key] = item;
+  return out;
+}
+
+function toServer(
+  name: string,
+  client: ClientKind,
+  file: string,
+  value: unknown,
+): ConfiguredServer | undefined {
+  if (!isRecord(value)) return undefined;
+  const command = typeof value.command === 'string' ? value.command : undefined;
+  const args = Array.isArray(value.args) ? value.args.filter((a): a is string => typeof a === 'string') : [];
+  const urlValue = value.url ?? value.serverUrl;
+  const url = typeof urlValue === 'string' ? urlValue : undefined;
+  if (command === undefined && url === undefined) return undefined;
+  return {
+    name,
+    client,
+    file,
+    ...(command !== undefined ? { command } : {}),
+    args,
+    env: strings(value.env),
+    ...(url !== undefined ? { url } : {}),
+    headers: strings(value.headers),
+  };
+}
+
+/** `{ name: server }` maps, or Continue's `[{ name, ... }]` lists. */
+function serversOf(value: unknown, client: ClientKind, file: string): ConfiguredServer[] {
+  const out: ConfiguredServer[] = [];
+  if (Array.isArray(value)) {
+    value.forEach((item, i) => {
+      const name = isRecord(item) && typeof item.name === 'string' ? item.name : `server-${i + 1}`;
+      const server = toServer(
+        name,
+        client,
+        file,
+        isRecord(item) && isRecord(item.transport) ? { ...item, ...item.transport } : item,
+      );
+      if (server) out.push(server);
+    });
+  } else if (isRecord(value)) {
+    for (const [name, item] of Object.entries(value)) {
+      const server = toServer(name, client, file, item);
+      if (server) out.push(server);
+    }
+  }
+  return out;
+}
+
+function readClient(file: string, client: ClientKind, text: string, result: Discovery): void {
+  let doc: unknown;
+  try {
+    doc = file.endsWith('.yaml') ? parseYaml(text, { maxAliasCount: 100 }) : JSON.parse(text);
+  } catch (error) {
+    const message = (error as Error).message.split('\n')[0];
+    result.problems.push({
+      file,
+      code: 'file.malformed',
+      message: `\`${file}\` is not valid ${file.endsWith('.yaml') ? 'YAML' : 'JSON'}: ${message}`,
+    });
+    return;
+  }
+  if (!isRecord(doc)) {
+    result.problems.push({ file, code: 'file.malformed', message: `\`${file}\` does not hold an object` });
+    return;
+  }
+  const lists: unknown[] = [];
+  if (client === 'vscode') {
+    lists.push(doc.servers, doc['mcp.servers'], isRecord(doc.mcp) ? doc.mcp.servers : undefined);
+  } else if (client === 'continue') {
+    lists.push(
+      doc.mcpServers,
+      isRecord(doc.experimental) ? doc.experimental.modelContextProtocolServers : undefined,
+    );
+  } else {
+    lists.push(doc.mcpServers);
+    if (client === 'claude-code' && isRecord(doc.projects)) {
+      for (const project of Object.values(doc.projects))
+        if (isRecord(project)) lists.push(project.mcpServers);
+    }
+  }
+  for (const list of lists) result.servers.push(...serversOf(list, client, file));
+}
+
+function readPolicy(file: string, text: string, result: Discovery): void {
+  const loaded = loadPolicy(text, file);
+  result.policies.push({
+    file,
+    ...(loaded.policy ? { policy: loaded.policy } : {}),
+    problems: loaded.problems,
+  });
+  if (!loaded.policy) return;
+  for (const [name, server] of Object.entries(loaded.policy.servers)) {
+    const [command, ...args] = server.command ?? [];
+    result.servers.push({
+      name,
+      client: 'posture',
+      file,
+      ...(command !== undefined ? { command } : {}),
+      args,
+      env: server.env ?? {},
+      ...(server.url !== undefined ? { url: server.url } : {}),
+      headers: {},
+    });
+    for (const [tool, override] of Object.entries(server.tools ?? {})) {
+      const mcp: McpTool = { name: tool };
+      if (override.description !== undefined) mcp.description = override.description;
+      if (override.annotations !== undefined) mcp.annotations = override.annotations;
+      result.tools.push({ server: name, tool: mcp, source: 'policy', file });
+    }
+  }
+}
+
+async function readDatabase(file: string, result: Discovery): Promise<void> {
+  const database: Discovery['databases'][number] = { file, tools: [], agents: [] };
+  try {
+    const inventory = openSqliteInventory(file, { create: false });
+    try {
+      database.tools = await inventory.tools();
+      database.agents = await inventory.agents();
+    } finally {
+      await inventory.close();
+    }
+  } catch (error) {
+    result.problems.push({
+      file,
+      code: 'file.unreadable',
+      message: `cannot read the inventory in \`${file}\`: ${(error as Error).message}`,
+    });
+  }
+  try {
+    const log = await openSqliteAuditLog({ path: file, readOnly: true });
+    try {
+      if ((await log.size()) === 0) return finishDatabase(database, file, result);
+      const notes = (await log.checkpoints()).map((c) => c.note);
+      const verifierKey = log.verifierKey !== '';
+      const verified = verifierKey
+        ? await verifyLog(log.entries(), notes, [log.verifierKey])
+        : { ok: false, checked: 0, covered: 0, reason: 'no verifier key (audit.pub) beside the database' };
+      database.audit = { ...verified, verifierKey };
+    } finally {
+      await log.close();
+    }
+  } catch {
+    // No audit log in this file: the evidence checks say so.
+  }
+  finishDatabase(database, file, result);
+}
+
+function finishDatabase(database: Discovery['databases'][number], file: string, result: Discovery): void {
+  for (const tool of database.tools) {
+    const definition = tool.definition as unknown as McpTool;
+    result.tools.push({
+      server: tool.server,
+      tool: { ...definition, name: tool.name },
+      source: 'inventory',
+      file,
+    });
+  }
+  result.databases.push(database);
+}
