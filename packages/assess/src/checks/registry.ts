@@ -173,11 +173,16 @@ export const CHECKS: readonly Check[] = [
     run: (c) =>
       c.tools.flatMap((t) => {
         const text = `${t.tool.title ?? ''}\n${t.tool.description ?? ''}`;
-        return HIDDEN_INSTRUCTIONS.filter((h) => h.pattern.test(text)).map((h) => ({
-          file: t.file,
-          path: `${t.server}/${t.tool.name}`,
-          message: `the description of \`${t.server}/${t.tool.name}\` ${h.what}`,
-        }));
+        const what = HIDDEN_INSTRUCTIONS.filter((h) => h.pattern.test(text)).map((h) => h.what);
+        return what.length > 0
+          ? [
+              {
+                file: t.file,
+                path: `${t.server}/${t.tool.name}`,
+                message: `the description of \`${t.server}/${t.tool.name}\` ${what.join('; ')}`,
+              },
+            ]
+          : [];
       }),
   },
   {
