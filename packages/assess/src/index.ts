@@ -40,3 +40,4 @@ export type { ClientKind, ConfiguredServer, Discovery, KnownTool, ScanProblem } 
 export { failsAt, runChecks, scan, type ScanOptions, type ScanReport } from './scan/scan.js';
 export { SCORE_FORMULA, SEVERITY_WEIGHT, score, type Finding, type Scores } from './report/score.js';
 export { FORMATS, render, toSarif, type Format } from './report/formats.js';
+export * from './monitor/index.js';
