@@ -13,6 +13,7 @@ import { registerGateway } from './commands/gateway.js';
 import { registerExceptions } from './commands/exceptions.js';
 import { registerAudit } from './commands/audit.js';
 import { registerRedact } from './commands/redact.js';
+import { registerScan } from './commands/scan.js';
 import { registerTest } from './commands/test.js';
 
 /** Runs `posture` with the given arguments (without `node` and the script); returns the exit code. */
@@ -39,6 +40,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     registerExceptions,
     registerAudit,
     registerRedact,
+    registerScan,
     registerTest,
   ]) {
     register(program, io, setExit);
