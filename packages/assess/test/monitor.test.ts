@@ -139,19 +139,19 @@ describe('anomaly detection', () => {
     const audit = createMemoryAuditLog();
     let now = START;
     const policy = compiled();
-    let dispatcher: AlertDispatcher | undefined;
-    const monitor = createAnomalyMonitor(policy.policy.alerts, (alert) => dispatcher!.dispatch(alert));
+    // The dispatcher records alerts through the enforcer that the monitor observes.
+    const dispatcher = new AlertDispatcher({
+      alerts: policy.policy.alerts,
+      sinks: [],
+      note: (e) => enforcer.note(e),
+    });
+    const monitor = createAnomalyMonitor(policy.policy.alerts, dispatcher.dispatch);
     const enforcer = createEnforcer({
       policy,
       audit,
       approvals: createMemoryApprovalQueue(),
       clock: () => now,
       observe: monitor.observe,
-    });
-    dispatcher = new AlertDispatcher({
-      alerts: policy.policy.alerts,
-      sinks: [],
-      note: (e) => enforcer.note(e),
     });
     const call = (tool: string) =>
       enforcer.call({ agent: 'bot', user: 'alice', session: 's', tool, args: {} }, async () => 'ok');
