@@ -118,8 +118,9 @@ class RollingMonitor implements AnomalyMonitor {
     const write = event.access === 'write' || event.access === 'admin';
 
     // Rates: roll the minute over, folding the finished one (and any empty ones) into the averages.
+    // An event older than the current minute (another replica's clock) counts in the current one.
     const minute = Math.floor(time / MINUTE_MS);
-    if (minute !== base.minute) {
+    if (minute > base.minute) {
       if (base.minute >= 0) {
         const gap = Math.min(minute - base.minute, 10_000);
         const decay = gap > 1 ? (1 - ALPHA) ** (gap - 1) : 1;
