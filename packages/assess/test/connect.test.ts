@@ -31,6 +31,7 @@ describe('posture scan --connect', () => {
       hangs: { command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)'] },
       crashes: { command: process.execPath, args: ['-e', 'process.exit(3)'] },
       fixture: { command: process.execPath, args: [SERVER] },
+      posture: { command: 'posture', args: ['gateway', '--stdio'] },
     });
     const started = Date.now();
     const report = await scan(root, { connect: true, connectTimeoutMs: 1500 });

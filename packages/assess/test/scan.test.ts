@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
@@ -99,6 +100,28 @@ describe('discover', () => {
     expect(found.policies[0]?.problems[0]?.code).toBe('yaml.syntax');
     const report = await scan(root);
     expect(report.findings.map((f) => f.id)).toEqual(expect.arrayContaining(['PST-037', 'PST-064']));
+  });
+});
+
+describe('discover, more hostile folders', () => {
+  it('does not open a FIFO named like a configuration (it would block)', async () => {
+    const root = tempDir();
+    mkdirSync(join(root, '.cursor'));
+    execFileSync('mkfifo', [join(root, '.cursor', 'mcp.json')]);
+    const found = await discover(root);
+    expect(found.problems.map((p) => p.message)).toEqual([expect.stringContaining('is not a regular file')]);
+  });
+
+  it('reads a folder reached by two links once, and stops at the entry limit', async () => {
+    const root = put(tempDir(), { 'real/.mcp.json': server('once') });
+    symlinkSync(join(root, 'real'), join(root, 'link-a'));
+    symlinkSync(join(root, 'real'), join(root, 'link-b'));
+    const found = await discover(root);
+    expect(found.servers.map((s) => s.name)).toEqual(['once']);
+    expect(found.problems).toEqual([]);
+    const many = put(tempDir(), Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`f${i}.txt`, ''])));
+    const limited = await discover(many, { maxEntries: 10 });
+    expect(limited.problems.map((p) => p.code)).toEqual(['walk.limit']);
   });
 });
 

@@ -133,7 +133,7 @@ export function toSarif(report: ScanReport): Record<string, unknown> {
             },
           },
         ],
-        partialFingerprints: { primaryLocationLineHash: `${f.id}:${uri}:${e.path ?? ''}` },
+        partialFingerprints: { 'postureFinding/v1': `${f.id}:${uri}:${e.path ?? ''}` },
       };
     }),
   );

@@ -6,6 +6,7 @@ import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotoc
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { McpTool } from '@posture/core';
+import { isGateway } from '../checks/helpers.js';
 import type { ConfiguredServer, Discovery } from './model.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -64,7 +65,8 @@ export async function connectAll(
   options: { timeoutMs?: number; cwd?: string } = {},
 ): Promise<void> {
   const seen = new Set<string>();
-  for (const server of discovery.servers) {
+  // The gateway needs an agent token to start; its upstreams are the policy's servers, listed here.
+  for (const server of discovery.servers.filter((s) => !isGateway(s))) {
     const key = `${server.name}\0${server.command ?? server.url}\0${server.args.join('\0')}`;
     if (seen.has(key)) continue;
     seen.add(key);

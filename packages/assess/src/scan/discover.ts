@@ -12,7 +12,8 @@ import {
   statSync,
   fstatSync,
 } from 'node:fs';
-import { basename, dirname, join, sep } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import type { Stats } from 'node:fs';
 import { loadPolicy, MAX_POLICY_BYTES, type McpTool } from '@posture/core';
 import { openSqliteAuditLog, openSqliteInventory, verifyLog } from '@posture/storage';
 import { parse as parseYaml } from 'yaml';
@@ -21,6 +22,10 @@ import type { ClientKind, ConfiguredServer, Discovery, ScanProblem } from './mod
 /** Configuration files are written by people; anything larger is a mistake or an attack. */
 export const MAX_CONFIG_BYTES = MAX_POLICY_BYTES;
 export const MAX_DEPTH = 12;
+/** Folder entries looked at before the walk stops. */
+export const MAX_ENTRIES = 500_000;
+/** `~/.claude.json` also keeps Claude Code's per-project history, often several megabytes. */
+const MAX_CLAUDE_JSON_BYTES = 64 * 1_048_576;
 const SKIP = new Set(['node_modules', '.git', 'dist', '.hg', '.svn']);
 
 export interface DiscoverOptions {
@@ -28,6 +33,7 @@ export interface DiscoverOptions {
   home?: string;
   maxDepth?: number;
   maxBytes?: number;
+  maxEntries?: number;
 }
 
 type Kind = ClientKind | 'database';
@@ -84,7 +90,14 @@ export async function discover(root: string, options: DiscoverOptions = {}): Pro
     modes: {},
   };
   const found: string[] = [];
-  walk(root, 0, new Set(), found, result.problems, options.maxDepth ?? MAX_DEPTH);
+  walk(root, 0, {
+    ancestors: new Set(),
+    visited: new Set(),
+    found,
+    problems: result.problems,
+    maxDepth: options.maxDepth ?? MAX_DEPTH,
+    budget: options.maxEntries ?? MAX_ENTRIES,
+  });
   if (options.home !== undefined) {
     for (const path of homeCandidates(options.home)) {
       try {
@@ -102,7 +115,9 @@ export async function discover(root: string, options: DiscoverOptions = {}): Pro
       await readDatabase(file, result);
       continue;
     }
-    const text = readCapped(file, options.maxBytes ?? MAX_CONFIG_BYTES, result.problems);
+    const max =
+      options.maxBytes ?? (basename(file) === '.claude.json' ? MAX_CLAUDE_JSON_BYTES : MAX_CONFIG_BYTES);
+    const text = readCapped(file, max, result.problems);
     if (text === undefined) continue;
     try {
       result.modes[file] = statSync(file).mode & 0o777;
@@ -115,27 +130,35 @@ export async function discover(root: string, options: DiscoverOptions = {}): Pro
   return result;
 }
 
-function walk(
-  dir: string,
-  depth: number,
-  seen: Set<string>,
-  found: string[],
-  problems: ScanProblem[],
-  maxDepth: number,
-): void {
+interface Walk {
+  /** Real paths of the folders on the way down: meeting one again is a loop. */
+  ancestors: Set<string>;
+  /** Real paths of every folder read: one reached again by another link is not read twice. */
+  visited: Set<string>;
+  found: string[];
+  problems: ScanProblem[];
+  maxDepth: number;
+  /** Entries left before the walk stops (a home folder can hold millions). */
+  budget: number;
+}
+
+const errorCode = (error: unknown) => (error as NodeJS.ErrnoException).code ?? String(error);
+
+function walk(dir: string, depth: number, state: Walk): void {
+  const { problems } = state;
   let real: string;
   try {
     real = realpathSync(dir);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
+    const code = errorCode(error);
     problems.push(
       code === 'ELOOP'
         ? { file: dir, code: 'file.symlink_loop', message: `\`${dir}\` is a symbolic link loop` }
-        : { file: dir, code: 'file.unreadable', message: `cannot read \`${dir}\`: ${code ?? String(error)}` },
+        : { file: dir, code: 'file.unreadable', message: `cannot read \`${dir}\`: ${code}` },
     );
     return;
   }
-  if (seen.has(real)) {
+  if (state.ancestors.has(real)) {
     problems.push({
       file: dir,
       code: 'file.symlink_loop',
@@ -143,15 +166,17 @@ function walk(
     });
     return;
   }
-  if (depth > maxDepth) {
+  if (state.visited.has(real)) return;
+  if (depth > state.maxDepth) {
     problems.push({
       file: dir,
       code: 'walk.depth',
-      message: `\`${dir}\` is deeper than ${maxDepth} folders, not read`,
+      message: `\`${dir}\` is deeper than ${state.maxDepth} folders, not read`,
     });
     return;
   }
-  seen.add(real);
+  state.visited.add(real);
+  state.ancestors.add(real);
   let entries: string[];
   try {
     entries = readdirSync(dir).sort();
@@ -159,38 +184,48 @@ function walk(
     problems.push({
       file: dir,
       code: 'file.unreadable',
-      message: `cannot list \`${dir}\`: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      message: `cannot list \`${dir}\`: ${errorCode(error)}`,
     });
+    state.ancestors.delete(real);
     return;
   }
   for (const name of entries) {
     if (SKIP.has(name)) continue;
+    if (--state.budget < 0) {
+      if (state.budget === -1) {
+        problems.push({
+          file: dir,
+          code: 'walk.limit',
+          message: `stopped after the entry limit at \`${dir}\`; scan a smaller folder`,
+        });
+      }
+      break;
+    }
     const path = join(dir, name);
-    let isDir: boolean;
+    const kind = kindOf(path);
+    let target: Stats;
     try {
       const link = lstatSync(path);
-      isDir = link.isSymbolicLink() ? statSync(path).isDirectory() : link.isDirectory();
+      target = link.isSymbolicLink() ? statSync(path) : link;
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
+      const code = errorCode(error);
       if (code === 'ELOOP')
         problems.push({
           file: path,
           code: 'file.symlink_loop',
           message: `\`${path}\` is a symbolic link loop`,
         });
-      else if (kindOf(path) !== undefined)
-        problems.push({
-          file: path,
-          code: 'file.unreadable',
-          message: `cannot read \`${path}\`: ${code ?? String(error)}`,
-        });
+      else if (kind !== undefined)
+        problems.push({ file: path, code: 'file.unreadable', message: `cannot read \`${path}\`: ${code}` });
       continue;
     }
-    if (isDir) walk(path, depth + 1, seen, found, problems, maxDepth);
-    else if (kindOf(path) !== undefined) found.push(path);
+    if (target.isDirectory()) walk(path, depth + 1, state);
+    else if (kind !== undefined && target.isFile()) state.found.push(path);
+    // A FIFO or device under a configuration's name would block or never end: not opened.
+    else if (kind !== undefined)
+      problems.push({ file: path, code: 'file.unreadable', message: `\`${path}\` is not a regular file` });
   }
-  seen.delete(real);
-  void sep;
+  state.ancestors.delete(real);
 }
 
 /** Reads at most `max` bytes; a longer file is a problem, not a read. */

@@ -34,6 +34,7 @@ export interface ScanProblem {
     | 'file.malformed'
     | 'file.symlink_loop'
     | 'walk.depth'
+    | 'walk.limit'
     | 'connect.failed';
   message: string;
 }
