@@ -31,6 +31,11 @@ export interface HttpOptions {
   idleSessionMs?: number;
   /** The resource identifier tokens are issued for (their audience); default this server's /mcp URL. */
   resource?: string;
+  /**
+   * Serves Prometheus metrics at GET /metrics, without authentication (scrapers carry no token):
+   * the text must hold tool names and verdicts only, never arguments or identities.
+   */
+  metrics?: () => Promise<{ contentType: string; text: string }>;
 }
 
 interface Session {
@@ -140,6 +145,16 @@ export async function serveHttp(options: HttpOptions): Promise<RunningGateway> {
     if (url.pathname === METADATA_PATH || url.pathname === `${METADATA_PATH}/mcp`) {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(metadata()));
+      return;
+    }
+    if (url.pathname === '/metrics' && options.metrics) {
+      if (loopback && !isLoopbackHost(req.headers.host)) {
+        return plain(res, 403, `host \`${req.headers.host ?? ''}\` is not allowed`);
+      }
+      if (req.method !== 'GET') return plain(res, 405, 'use GET');
+      const { contentType, text } = await options.metrics();
+      res.writeHead(200, { 'content-type': contentType });
+      res.end(text);
       return;
     }
     if (url.pathname !== '/mcp') return plain(res, 404, 'not found');
