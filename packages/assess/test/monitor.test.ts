@@ -15,6 +15,7 @@ import {
   AlertDispatcher,
   PostureMetrics,
   createAnomalyMonitor,
+  createMonitoring,
   logSink,
   slackSink,
   webhookSink,
@@ -164,6 +165,38 @@ describe('anomaly detection', () => {
     await dispatcher.flush();
     const alerts = (await audit.search({ kind: 'alert' })).map((e) => [e.tool, e.detail?.alert]);
     expect(alerts).toEqual([['crm/search', 'anomaly.new_tool']]);
+  });
+});
+
+describe('createMonitoring', () => {
+  it('wires detection, alert delivery and metrics to one enforcer', async () => {
+    const policy = compiled();
+    const audit = createMemoryAuditLog();
+    const lines: string[] = [];
+    const monitoring = createMonitoring(policy, [logSink({ write: (line: string) => lines.push(line) })]);
+    let now = START;
+    const enforcer = createEnforcer({
+      policy,
+      audit,
+      approvals: createMemoryApprovalQueue(),
+      clock: () => now,
+      observe: monitoring.observe,
+    });
+    monitoring.attach(enforcer);
+    const call = (tool: string) =>
+      enforcer.call({ agent: 'bot', user: 'alice', session: 's', tool, args: {} }, async () => 'ok');
+    for (let k = 0; k < 10; k++) {
+      now += 60_000;
+      await call('crm/get_customer');
+    }
+    now += 60_000;
+    await call('crm/search');
+    await monitoring.alerts.flush();
+    expect((await audit.search({ kind: 'alert' })).map((e) => e.detail?.alert)).toEqual(['anomaly.new_tool']);
+    expect(lines.map((line) => (JSON.parse(line) as { kind: string }).kind)).toEqual(['new_tool']);
+    const { text } = await monitoring.metrics.text();
+    expect(text).toContain('posture_alerts_total{kind="new_tool"} 1');
+    expect(text).toContain('posture_calls_total{tool="crm/search",decision="allow",outcome="allowed"} 1');
   });
 });
 

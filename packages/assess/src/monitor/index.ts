@@ -17,3 +17,4 @@ export {
   type WebhookOptions,
 } from './dispatch.js';
 export { PostureMetrics, withSpans } from './metrics.js';
+export { createMonitoring, type Monitoring } from './monitoring.js';
