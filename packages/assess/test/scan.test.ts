@@ -36,7 +36,9 @@ describe('discover', () => {
       }),
       '.cursor/mcp.json': server('cursor'),
       '.vscode/mcp.json': JSON.stringify({ servers: { vsmcp: { command: 'node' } } }),
-      '.vscode/settings.json': JSON.stringify({ 'mcp.servers': { vssettings: { command: 'node' } } }),
+      // VS Code settings are JSON with comments and trailing commas.
+      '.vscode/settings.json':
+        '{\n  // mine\n  "editor.tabSize": 2, /* "x" */\n  "mcp.servers": { "vssettings": { "command": "node", "args": ["a // b",], }, },\n}\n',
       '.codeium/windsurf/mcp_config.json': server('windsurf'),
       '.continue/config.yaml': 'mcpServers:\n  - name: continue\n    command: node\n    args: [c.js]\n',
       'posture.yaml': 'version: 1\nservers:\n  policy: { command: [node, s.js] }\n',
@@ -56,6 +58,7 @@ describe('discover', () => {
     ]);
     expect(found.problems).toEqual([]);
     expect(found.servers.find((s) => s.name === 'continue')?.args).toEqual(['c.js']);
+    expect(found.servers.find((s) => s.name === 'vssettings')?.args).toEqual(['a // b']);
   });
 
   it('reads the well-known files of a home folder only with the option', async () => {

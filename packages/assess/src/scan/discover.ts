@@ -332,10 +332,73 @@ function serversOf(value: unknown, client: ClientKind, file: string): Configured
   return out;
 }
 
+/**
+ * JSON with comments and trailing commas, as VS Code and Cursor accept in settings and mcp.json:
+ * plain JSON first; else the same text with comments and trailing commas blanked out, strings
+ * kept as they are. An error names the position in the original text.
+ */
+export function parseJsonc(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    try {
+      return JSON.parse(blankTrailingCommas(blankComments(text)));
+    } catch {
+      throw error;
+    }
+  }
+}
+
+/** Calls `other` for each run of text outside JSON strings; strings are kept. */
+function outsideStrings(text: string, other: (part: string) => string): string {
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    const quote = text.indexOf('"', i);
+    const stop = quote === -1 ? text.length : quote;
+    out += other(text.slice(i, stop));
+    if (quote === -1) break;
+    let j = quote + 1;
+    while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+    out += text.slice(quote, j + 1);
+    i = j + 1;
+  }
+  return out;
+}
+
+function blankComments(text: string): string {
+  // A comment may hold a quote, so comments are found first, with strings skipped by hand.
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    const ch = text[i]!;
+    if (ch === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j + 1;
+    } else if (ch === '/' && (text[i + 1] === '/' || text[i + 1] === '*')) {
+      const line = text[i + 1] === '/';
+      const end = line ? text.indexOf('\n', i) : text.indexOf('*/', i + 2);
+      const stop = end === -1 ? text.length : line ? end : end + 2;
+      out += text.slice(i, stop).replace(/[^\n]/g, ' ');
+      i = stop;
+    } else {
+      out += ch;
+      i++;
+    }
+  }
+  return out;
+}
+
+function blankTrailingCommas(text: string): string {
+  return outsideStrings(text, (part) => part.replace(/,(\s*)(?=[}\]])/g, ' $1'));
+}
+
 function readClient(file: string, client: ClientKind, text: string, result: Discovery): void {
   let doc: unknown;
   try {
-    doc = file.endsWith('.yaml') ? parseYaml(text, { maxAliasCount: 100 }) : JSON.parse(text);
+    doc = file.endsWith('.yaml') ? parseYaml(text, { maxAliasCount: 100 }) : parseJsonc(text);
   } catch (error) {
     const message = (error as Error).message.split('\n')[0];
     result.problems.push({
