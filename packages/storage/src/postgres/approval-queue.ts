@@ -5,6 +5,7 @@
 // the status changed, and updates nothing. No explicit locks, no retries, any number of processes.
 import type pg from 'pg';
 import { newPool } from './pool.js';
+import { migrateSchema } from './schema.js';
 import type {
   ApprovalDecision,
   ApprovalQueue,
@@ -107,7 +108,7 @@ async function connect(options: PostgresApprovalsOptions): Promise<Connection> {
   // replaces it on the next query, and that query reports any lasting failure.
   if (owned) pool.on('error', () => {});
   try {
-    await migrate(pool);
+    await migrateSchema(pool, 'approvals', MIGRATIONS);
   } catch (error) {
     if (owned) await pool.end().catch(() => {});
     throw new Error(`cannot open approvals store on postgresql: ${(error as Error).message}`, {
@@ -115,40 +116,6 @@ async function connect(options: PostgresApprovalsOptions): Promise<Connection> {
     });
   }
   return { pool, owned };
-}
-
-async function migrate(pool: pg.Pool): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    // Serialises replicas starting together: the second waits here, then finds the work done.
-    await client.query(`SELECT pg_advisory_xact_lock(hashtext('posture_approvals_schema'))`);
-    await client.query(`CREATE TABLE IF NOT EXISTS posture_approvals_schema (
-                          version integer PRIMARY KEY,
-                          applied_at timestamptz NOT NULL
-                        )`);
-    const { rows } = await client.query<{ version: number | null }>(
-      'SELECT max(version) AS version FROM posture_approvals_schema',
-    );
-    const current = rows[0]?.version ?? 0;
-    if (current > MIGRATIONS.length) {
-      throw new Error(
-        `approvals schema version \`${current}\` is newer than this posture supports (\`${MIGRATIONS.length}\`)`,
-      );
-    }
-    for (let version = current + 1; version <= MIGRATIONS.length; version++) {
-      await client.query(MIGRATIONS[version - 1]!);
-      await client.query('INSERT INTO posture_approvals_schema (version, applied_at) VALUES ($1, now())', [
-        version,
-      ]);
-    }
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
 }
 
 interface ApprovalRow {

@@ -9,6 +9,7 @@
 import type { DecisionState, StateKeys } from '@posture/core';
 import type pg from 'pg';
 import { newPool } from './pool.js';
+import { migrateSchema } from './schema.js';
 import type { Counters } from '../ports.js';
 import {
   TransactionQueue,
@@ -99,7 +100,7 @@ export async function openPostgresCounters(options: PostgresCountersOptions): Pr
   // An idle client dropped by the server (a restart) must not crash the process.
   if (owned) pool.on('error', () => {});
   try {
-    await migrate(pool);
+    await migrateSchema(pool, 'counters', MIGRATIONS);
   } catch (error) {
     if (owned) await pool.end().catch(() => {});
     throw new Error(`cannot open counters store on postgresql: ${(error as Error).message}`, {
@@ -197,38 +198,4 @@ export async function openPostgresCounters(options: PostgresCountersOptions): Pr
       if (owned && !pool.ended && !pool.ending) await pool.end();
     },
   };
-}
-
-async function migrate(pool: pg.Pool): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    // Serialises replicas starting together: the second waits here, then finds the work done.
-    await client.query(`SELECT pg_advisory_xact_lock(hashtext('posture_counters_schema'))`);
-    await client.query(`CREATE TABLE IF NOT EXISTS posture_counters_schema (
-                          version integer PRIMARY KEY,
-                          applied_at timestamptz NOT NULL
-                        )`);
-    const { rows } = await client.query<{ version: number | null }>(
-      'SELECT max(version) AS version FROM posture_counters_schema',
-    );
-    const current = rows[0]?.version ?? 0;
-    if (current > MIGRATIONS.length) {
-      throw new Error(
-        `counters schema version \`${current}\` is newer than this posture supports (\`${MIGRATIONS.length}\`)`,
-      );
-    }
-    for (let version = current + 1; version <= MIGRATIONS.length; version++) {
-      await client.query(MIGRATIONS[version - 1]!);
-      await client.query('INSERT INTO posture_counters_schema (version, applied_at) VALUES ($1, now())', [
-        version,
-      ]);
-    }
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
 }

@@ -4,6 +4,7 @@
 // approval updates the row only where its hash is still the approved one (compare-and-set).
 import type pg from 'pg';
 import { newPool } from './pool.js';
+import { migrateSchema } from './schema.js';
 import type { Inventory, InventoryAgent, InventoryServer, ToolDefinition, ToolVersion } from '../ports.js';
 import {
   approval,
@@ -65,7 +66,7 @@ export async function openPostgresInventory(options: PostgresInventoryOptions): 
   const pool = 'pool' in options ? options.pool : await newPool(options.config);
   if (owned) pool.on('error', () => {});
   try {
-    await migrate(pool);
+    await migrateSchema(pool, 'inventory', MIGRATIONS);
   } catch (error) {
     if (owned) await pool.end().catch(() => {});
     throw new Error(`cannot open inventory on postgresql: ${(error as Error).message}`, { cause: error });
@@ -206,38 +207,4 @@ export async function openPostgresInventory(options: PostgresInventoryOptions): 
       if (owned && !pool.ended && !pool.ending) await pool.end();
     },
   };
-}
-
-async function migrate(pool: pg.Pool): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    // Serialises replicas starting together: the second waits here, then finds the work done.
-    await client.query(`SELECT pg_advisory_xact_lock(hashtext('posture_inventory_schema'))`);
-    await client.query(`CREATE TABLE IF NOT EXISTS posture_inventory_schema (
-                          version integer PRIMARY KEY,
-                          applied_at timestamptz NOT NULL
-                        )`);
-    const { rows } = await client.query<{ version: number | null }>(
-      'SELECT max(version) AS version FROM posture_inventory_schema',
-    );
-    const current = rows[0]?.version ?? 0;
-    if (current > MIGRATIONS.length) {
-      throw new Error(
-        `inventory schema version \`${current}\` is newer than this posture supports (\`${MIGRATIONS.length}\`)`,
-      );
-    }
-    for (let version = current + 1; version <= MIGRATIONS.length; version++) {
-      await client.query(MIGRATIONS[version - 1]!);
-      await client.query('INSERT INTO posture_inventory_schema (version, applied_at) VALUES ($1, now())', [
-        version,
-      ]);
-    }
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
 }
