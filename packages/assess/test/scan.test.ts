@@ -134,6 +134,8 @@ const SECRETS = {
   stripe: 'sk_live_51H8zQ2eZvKYlo2C0aBcDeFgHiJkLmNoP',
   password: 'hunter2-correct-horse',
   url: 'tok_9f8e7d6c5b4a',
+  flag: 'pl41nFl4gS3cr3t',
+  inline: 'inl1neS3cr3tV4lue',
 };
 
 describe('reports', () => {
@@ -143,7 +145,14 @@ describe('reports', () => {
         mcpServers: {
           github: {
             command: 'npx',
-            args: ['-y', 'server-github', `--token=${SECRETS.github}`],
+            args: [
+              '-y',
+              'server-github',
+              `--token=${SECRETS.github}`,
+              '--client-secret',
+              SECRETS.flag,
+              `--api-key=${SECRETS.inline}`,
+            ],
             env: { AWS_ACCESS_KEY_ID: SECRETS.aws, DB_PASSWORD: SECRETS.password },
           },
           pay: {
@@ -162,6 +171,10 @@ describe('reports', () => {
     expect(report.findings.map((f) => f.id)).toEqual(
       expect.arrayContaining(['PST-020', 'PST-021', 'PST-004']),
     );
+    const launch = report.inventory.servers.find((s) => s.name === 'github')?.launch;
+    expect(launch).toContain('--client-secret [REDACTED]');
+    expect(launch).toContain('--api-key=[REDACTED]');
+    expect(render(report, 'md')).toContain(launch);
     for (const format of FORMATS) {
       const text = render(report, format);
       for (const secret of Object.values(SECRETS))

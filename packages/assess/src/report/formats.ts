@@ -176,6 +176,21 @@ export function toMarkdown(report: ScanReport): string {
       );
     lines.push('', `Remediation: ${f.remediation}`, '');
   }
+  lines.push(
+    '## Inventory',
+    '',
+    '| server | client | file | launch or URL | via gateway |',
+    '| --- | --- | --- | --- | --- |',
+  );
+  for (const server of report.inventory.servers) {
+    lines.push(
+      `| ${md(server.name)} | ${server.client} | \`${md(where(report, server.file))}\` | \`${md(server.launch ?? server.url ?? '')}\` | ${server.gateway ? 'yes' : 'no'} |`,
+    );
+  }
+  lines.push(
+    '',
+    `${report.inventory.tools.length} tool(s) known from policies, the gateway inventory and \`--connect\`.`,
+  );
   return `${lines.join('\n')}\n`;
 }
 
@@ -234,7 +249,7 @@ export function toHtml(report: ScanReport): string {
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <title>Posture assessment: ${report.scores.overall}/100</title>
-<style>body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:960px;color:#111827}code{background:#f3f4f6;padding:0 .2em}.charts{display:flex;gap:2rem;align-items:center;flex-wrap:wrap}.sev{color:#fff;border-radius:4px;padding:0 .4em;font-size:.8em;text-transform:uppercase}.finding{border-top:1px solid #e5e7eb}.meta{color:#4b5563}</style>
+<style>body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:960px;color:#111827}code{background:#f3f4f6;padding:0 .2em}.charts{display:flex;gap:2rem;align-items:center;flex-wrap:wrap}.sev{color:#fff;border-radius:4px;padding:0 .4em;font-size:.8em;text-transform:uppercase}.finding{border-top:1px solid #e5e7eb}.meta{color:#4b5563}table{border-collapse:collapse}td,th{border:1px solid #e5e7eb;padding:.2em .5em;text-align:left}</style>
 </head><body>
 <h1>Posture assessment</h1>
 <p>Scanned <code>${esc(report.root)}</code> at ${esc(report.generated_at)}: ${esc(summary(report))}.</p>
@@ -242,6 +257,11 @@ export function toHtml(report: ScanReport): string {
 <p class="meta">Score: ${esc(report.formula)}.</p>
 <h2>Findings</h2>
 ${findings || '<p>No findings.</p>'}
+<h2>Inventory</h2>
+<table><thead><tr><th>server</th><th>client</th><th>file</th><th>launch or URL</th><th>via gateway</th></tr></thead><tbody>
+${report.inventory.servers.map((s) => `<tr><td>${esc(s.name)}</td><td>${esc(s.client)}</td><td><code>${esc(where(report, s.file))}</code></td><td><code>${esc(s.launch ?? s.url ?? '')}</code></td><td>${s.gateway ? 'yes' : 'no'}</td></tr>`).join('\n')}
+</tbody></table>
+<p class="meta">${report.inventory.tools.length} tool(s) known from policies, the gateway inventory and <code>--connect</code>.</p>
 </body></html>
 `;
 }

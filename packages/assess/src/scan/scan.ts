@@ -1,4 +1,5 @@
 import { compile, createDetector, redact, type Detector } from '@posture/core';
+import { isGateway, SECRET_NAME } from '../checks/helpers.js';
 import { CHECKS } from '../checks/registry.js';
 import type { Check, CheckContext, Evidence, LoadedPolicy } from '../checks/types.js';
 import { SEVERITIES, type Severity } from '../checks/types.js';
@@ -26,6 +27,65 @@ export interface ScanReport {
   findings: Finding[];
   scores: Scores;
   formula: string;
+  inventory: Inventory;
+}
+
+/** What was found, redacted: environment values are left out, arguments and URLs masked. */
+export interface Inventory {
+  servers: Array<{
+    name: string;
+    client: string;
+    file: string;
+    launch?: string;
+    url?: string;
+    env: string[];
+    gateway: boolean;
+  }>;
+  tools: Array<{ server: string; name: string; source: string }>;
+}
+
+/** `--token X`, `--api-key=X`: values of secret-named flags, which a detector may not recognise. */
+function maskSecretFlags(args: readonly string[]): string[] {
+  return args.map((arg, i) => {
+    const inline = /^(--?[A-Za-z0-9_-]+)=/.exec(arg);
+    if (inline && SECRET_NAME.test(inline[1]!.replace(/^-+/, ''))) return `${inline[1]}=[REDACTED]`;
+    const previous = args[i - 1];
+    if (
+      previous !== undefined &&
+      /^--?[A-Za-z0-9_-]+$/.test(previous) &&
+      SECRET_NAME.test(previous.replace(/^-+/, ''))
+    ) {
+      return '[REDACTED]';
+    }
+    return arg;
+  });
+}
+
+function inventoryOf(discovery: Discovery, detector: Detector): Inventory {
+  const mask = (text: string) =>
+    redact(text, detector, { mode: 'mask', classes: ['secrets'] }).value as string;
+  const seen = new Set<string>();
+  return {
+    servers: discovery.servers.map((s) => ({
+      name: s.name,
+      client: s.client,
+      file: s.file,
+      ...(s.command !== undefined ? { launch: mask([s.command, ...maskSecretFlags(s.args)].join(' ')) } : {}),
+      ...(s.url !== undefined
+        ? { url: mask(s.url.replace(/\?.*$/, (q) => (q.length > 1 ? '?…' : ''))) }
+        : {}),
+      env: Object.keys(s.env),
+      gateway: isGateway(s),
+    })),
+    tools: discovery.tools
+      .filter((t) => {
+        const key = `${t.server}/${t.tool.name}`;
+        if (seen.has(key)) return false;
+        seen.add(key);
+        return true;
+      })
+      .map((t) => ({ server: t.server, name: mask(t.tool.name), source: t.source })),
+  };
 }
 
 /** Evidence never carries a secret: whatever a check wrote is redacted once more here. */
@@ -93,6 +153,7 @@ export async function scan(root: string, options: ScanOptions = {}): Promise<Sca
     findings,
     scores: score(findings),
     formula: SCORE_FORMULA,
+    inventory: inventoryOf(discovery, createDetector()),
   };
 }
 
