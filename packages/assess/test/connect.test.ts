@@ -24,6 +24,7 @@ describe('posture scan --connect', () => {
     const poisoned = report.findings.find((f) => f.id === 'PST-004');
     expect(poisoned?.evidence.map((e) => e.path)).toEqual(['fixture/add_note']);
     expect(existsSync(calls)).toBe(false);
+    expect(report.findings.map((f) => f.id)).not.toContain('PST-011');
   });
 
   it('reports a hanging and a crashing server as findings and goes on', async () => {
