@@ -3,7 +3,6 @@
 // clock moving 5 ms per call), timed in interleaved rounds beside two floors — the timing loop
 // alone, and one Map lookup plus a counter per agent (the least any per-agent baseline costs) —
 // and beside the Prometheus metrics hook that runs on the same path.
-import { compile, loadPolicy } from '../../packages/core/dist/index.js';
 import { PostureMetrics, createAnomalyMonitor } from '../../packages/assess/dist/index.js';
 import { compete, format, prng, timer } from '../lib.js';
 
@@ -28,27 +27,12 @@ function events() {
       actor: { user: 'alice', agent: `agent-${random.int(0, AGENTS - 1)}` },
       tool: random.pick(tools),
       access: kind === 'write' ? 'write' : 'read',
+      tier: kind === 'write' ? 2 : 1,
       decision: kind === 'denied' ? 'deny' : 'allow',
       outcome: kind === 'failed' ? 'failed' : kind === 'denied' ? 'denied' : 'allowed',
       latency_ms: random.int(0, 20),
     };
   });
-}
-
-function metricsPolicy() {
-  const tools = Array.from({ length: TOOLS }, (_, i) => i);
-  const servers = [0, 1, 2, 3, 4, 5]
-    .map(
-      (s) =>
-        `  srv${s}:\n    tools:\n${tools
-          .filter((i) => i % 6 === s)
-          .map((i) => `      tool_${i}: { tier: 1, access: read }\n`)
-          .join('')}`,
-    )
-    .join('');
-  const { policy, problems } = loadPolicy(`version: 1\nservers:\n${servers}`, 'bench');
-  if (!policy) throw new Error(JSON.stringify(problems));
-  return compile(policy);
 }
 
 export async function run(report) {
@@ -60,7 +44,7 @@ export async function run(report) {
     const agent = event.actor.agent;
     floorCounts.set(agent, (floorCounts.get(agent) ?? 0) + 1);
   };
-  const metrics = new PostureMetrics(metricsPolicy());
+  const metrics = new PostureMetrics();
   const [loop, counter, anomaly, prom] = compete(
     [
       { timer: timer('timing loop alone', items, () => undefined), seconds: SECONDS },

@@ -61,7 +61,7 @@ describe('GET /metrics on the gateway', () => {
 
   it('serves the Prometheus text without a token, holding tool names and verdicts only', async () => {
     const compiled = compile(loadPolicy(POLICY, 'posture.yaml').policy!);
-    const metrics = new PostureMetrics(compiled);
+    const metrics = new PostureMetrics();
     // Calls counted through an enforcer's observe hook, as the gateway's would be.
     const enforcer = createEnforcer({
       policy: compiled,

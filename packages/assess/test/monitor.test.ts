@@ -326,7 +326,7 @@ class AsyncContext implements ContextManager {
 describe('metrics and spans', () => {
   it('counts calls by tool, decision and outcome without arguments; unknown tools under `unknown`', async () => {
     const policy = compiled();
-    const metrics = new PostureMetrics(policy);
+    const metrics = new PostureMetrics();
     const enforcer = createEnforcer({
       policy,
       audit: createMemoryAuditLog(),

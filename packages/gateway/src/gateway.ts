@@ -49,6 +49,7 @@ import {
   type Counters,
   type ExceptionStore,
   type Inventory,
+  type StoredEvent,
 } from '@posture/storage';
 import { flagDescription, type DefinitionFlag } from './definitions.js';
 import type { Identity } from './identity.js';
@@ -67,6 +68,8 @@ export interface GatewayOptions {
   redactionKey?: Uint8Array;
   failOpenReads?: boolean;
   upstream?: Omit<UpstreamOptions, 'onTools'>;
+  /** Sees each call's audit event once recorded (anomaly detection, metrics): the enforcer's hook. */
+  observe?: (event: StoredEvent) => void;
   /** Where tools seen and their approved definitions are kept; without it nothing is pinned. */
   inventory?: Inventory;
   /** New tools wait for a human to approve their definition instead of being pinned on first sight. */
@@ -594,6 +597,7 @@ export class Gateway {
       ...(o.clock ? { clock: o.clock } : {}),
       ...(o.redactionKey ? { redactionKey: o.redactionKey } : {}),
       ...(o.failOpenReads ? { failOpenReads: true } : {}),
+      ...(o.observe ? { observe: o.observe } : {}),
     });
   }
 

@@ -1,23 +1,21 @@
 // Prometheus metrics from the calls' audit events, and an OpenTelemetry span around each call.
 // Labels are tool names from the policy's catalog and verdicts only — never arguments, users or
 // sessions — so that an unauthenticated /metrics leaks nothing and an agent inventing tool names
-// cannot grow the label set (unknown tools are counted under `unknown`).
+// cannot grow the label set: a call's event carries a tier only when its tool is in the catalog
+// (declared or discovered), and the others are counted under `unknown`.
 import { SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import { Counter, Histogram, Registry } from 'prom-client';
-import type { CompiledPolicy } from '@posture/core';
 import type { Enforcer } from '@posture/sdk';
 import type { StoredEvent } from '@posture/storage';
 import type { AnomalyAlert } from './anomaly.js';
 
 export class PostureMetrics {
   readonly registry = new Registry();
-  readonly #known: ReadonlySet<string>;
   readonly #calls: Counter<'tool' | 'decision' | 'outcome'>;
   readonly #latency: Histogram<'tool'>;
   readonly #alerts: Counter<'kind'>;
 
-  constructor(policy: CompiledPolicy) {
-    this.#known = new Set(policy.catalog.keys());
+  constructor() {
     this.#calls = new Counter({
       name: 'posture_calls_total',
       help: 'Tool calls by tool, decision and outcome',
@@ -42,7 +40,7 @@ export class PostureMetrics {
   /** For the enforcer's `observe` hook. */
   observe = (event: StoredEvent): void => {
     if (event.kind !== 'call') return;
-    const tool = event.tool !== undefined && this.#known.has(event.tool) ? event.tool : 'unknown';
+    const tool = event.tool !== undefined && event.tier !== undefined ? event.tool : 'unknown';
     this.#calls.inc({ tool, decision: event.decision ?? 'none', outcome: event.outcome ?? 'none' });
     if (event.latency_ms !== undefined) this.#latency.observe({ tool }, event.latency_ms / 1000);
   };

@@ -19,7 +19,7 @@ export interface Monitoring {
 export function createMonitoring(policy: CompiledPolicy, sinks: AlertSink[] = []): Monitoring {
   let note: ((event: Omit<AuditEvent, 'time'>) => Promise<unknown>) | undefined;
   const settings = policy.policy.alerts;
-  const metrics = new PostureMetrics(policy);
+  const metrics = new PostureMetrics();
   const alerts = new AlertDispatcher({
     alerts: settings,
     sinks,
