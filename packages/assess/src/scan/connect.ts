@@ -11,6 +11,8 @@ import type { ConfiguredServer, Discovery } from './model.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const MAX_PAGES = 50;
+/** A server listing more is broken or hostile; the rest is not read. */
+export const MAX_TOOLS_PER_SERVER = 10_000;
 
 function transportOf(server: ConfiguredServer, cwd: string): Transport {
   if (server.url !== undefined) {
@@ -47,9 +49,9 @@ export async function listServerTools(
         const result = await client.listTools(cursor === undefined ? {} : { cursor }, { timeout: timeoutMs });
         tools.push(...(result.tools as McpTool[]));
         cursor = result.nextCursor;
-        if (cursor === undefined) break;
+        if (cursor === undefined || tools.length >= MAX_TOOLS_PER_SERVER) break;
       }
-      return tools;
+      return tools.slice(0, MAX_TOOLS_PER_SERVER);
     })();
     work.catch(() => {});
     return await Promise.race([work, deadline]);
