@@ -3,9 +3,7 @@
 // statement; SQLite runs one writer at a time, so of racing statements exactly one finds the row
 // still pending (or approved) and changes it, and the others change nothing. WAL lets readers go
 // on meanwhile; `busy_timeout` makes writers wait for the lock instead of failing.
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type {
   ApprovalDecision,
   ApprovalQueue,
@@ -33,6 +31,7 @@ import {
   newId,
   notFound,
 } from '../approval-rules.js';
+import { openStoreFile } from './store-file.js';
 
 /**
  * Versioned schema steps. The version lives in its own table, `posture_approvals_schema`, so these
@@ -93,54 +92,16 @@ export interface SqliteExceptionStoreOptions extends SqliteApprovalsOptions {
   maxDurationMs?: number;
 }
 
-/** Opens the file, sets WAL and the busy timeout, and runs pending migrations; errors name the file. */
 function openDatabase(path: string, options: SqliteApprovalsOptions): Database.Database {
-  const create = options.create ?? true;
-  if (!create && path !== ':memory:' && !existsSync(path)) {
-    throw new Error(`no approvals store at \`${path}\``);
-  }
-  if (create && path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  let db: Database.Database | undefined;
-  try {
-    db = new Database(path, { fileMustExist: !create });
-    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
-    if (db.pragma('journal_mode', { simple: true }) !== 'wal' && path !== ':memory:') {
-      db.pragma('journal_mode = WAL');
-    }
-    // A decision must survive a crash the moment it is reported: sync every commit.
-    db.pragma('synchronous = FULL');
-    migrate(db);
-    return db;
-  } catch (error) {
-    db?.close();
-    throw new Error(`cannot open approvals store \`${path}\`: ${(error as Error).message}`, { cause: error });
-  }
-}
-
-function migrate(db: Database.Database): void {
-  db.exec(`CREATE TABLE IF NOT EXISTS posture_approvals_schema (
-             version INTEGER PRIMARY KEY,
-             applied_at TEXT NOT NULL
-           ) STRICT`);
-  // IMMEDIATE takes the write lock first, so two processes opening a new file migrate one after the other.
-  db.transaction(() => {
-    const row = db.prepare('SELECT max(version) AS version FROM posture_approvals_schema').get() as {
-      version: number | null;
-    };
-    const current = row.version ?? 0;
-    if (current > MIGRATIONS.length) {
-      throw new Error(
-        `approvals schema version \`${current}\` is newer than this posture supports (\`${MIGRATIONS.length}\`)`,
-      );
-    }
-    for (let version = current + 1; version <= MIGRATIONS.length; version++) {
-      db.exec(MIGRATIONS[version - 1]!);
-      db.prepare('INSERT INTO posture_approvals_schema (version, applied_at) VALUES (?, ?)').run(
-        version,
-        new Date().toISOString(),
-      );
-    }
-  }).immediate();
+  // A decision must survive a crash the moment it is reported: sync every commit.
+  return openStoreFile(path, {
+    component: 'approvals',
+    label: 'approvals store',
+    steps: MIGRATIONS,
+    synchronous: 'FULL',
+    ...(options.create !== undefined ? { create: options.create } : {}),
+    ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
+  });
 }
 
 interface ApprovalRow {

@@ -3,10 +3,8 @@
 // is one IMMEDIATE transaction that checks every version and writes — SQLite runs one writer at a
 // time, so of two racing commits the second sees the first's versions and writes nothing. The
 // store's turn is an IMMEDIATE transaction held from load to commit.
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { DecisionState, StateKeys } from '@posture/core';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { Counters } from '../ports.js';
 import {
   TransactionQueue,
@@ -15,6 +13,7 @@ import {
   type CountersOptions,
   type RecordAccess,
 } from '../counter-records.js';
+import { openStoreFile } from './store-file.js';
 
 /**
  * Versioned schema steps, tracked in `posture_counters_schema` so they never collide with other
@@ -137,51 +136,15 @@ export async function openSqliteCounters(
   };
 }
 
-/** Opens the file, sets WAL and the busy timeout, and runs pending migrations; errors name the file. */
 function openDatabase(path: string, options: SqliteCountersOptions): Database.Database {
-  const create = options.create ?? true;
-  if (!create && path !== ':memory:' && !existsSync(path))
-    throw new Error(`no counters store at \`${path}\``);
-  if (create && path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  let db: Database.Database | undefined;
-  try {
-    db = new Database(path, { fileMustExist: !create });
-    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
-    if (db.pragma('journal_mode', { simple: true }) !== 'wal' && path !== ':memory:') {
-      db.pragma('journal_mode = WAL');
-    }
-    // Limits are state, not evidence: a power loss may lose the last commits (a crashed process
-    // loses none), never the file.
-    db.pragma('synchronous = NORMAL');
-    migrate(db);
-    return db;
-  } catch (error) {
-    db?.close();
-    throw new Error(`cannot open counters store \`${path}\`: ${(error as Error).message}`, { cause: error });
-  }
-}
-
-function migrate(db: Database.Database): void {
-  db.exec(`CREATE TABLE IF NOT EXISTS posture_counters_schema (
-             version INTEGER PRIMARY KEY,
-             applied_at TEXT NOT NULL
-           ) STRICT`);
-  db.transaction(() => {
-    const row = db.prepare('SELECT max(version) AS version FROM posture_counters_schema').get() as {
-      version: number | null;
-    };
-    const current = row.version ?? 0;
-    if (current > MIGRATIONS.length) {
-      throw new Error(
-        `counters schema version \`${current}\` is newer than this posture supports (\`${MIGRATIONS.length}\`)`,
-      );
-    }
-    for (let version = current + 1; version <= MIGRATIONS.length; version++) {
-      db.exec(MIGRATIONS[version - 1]!);
-      db.prepare('INSERT INTO posture_counters_schema (version, applied_at) VALUES (?, ?)').run(
-        version,
-        new Date().toISOString(),
-      );
-    }
-  }).immediate();
+  // Limits are state, not evidence: a power loss may lose the last commits (a crashed process
+  // loses none), never the file.
+  return openStoreFile(path, {
+    component: 'counters',
+    label: 'counters store',
+    steps: MIGRATIONS,
+    synchronous: 'NORMAL',
+    ...(options.create !== undefined ? { create: options.create } : {}),
+    ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
+  });
 }

@@ -2,9 +2,7 @@
 // audit log and approvals. Each recording and approval is one IMMEDIATE transaction: SQLite runs
 // one writer at a time, so concurrent recordings from several processes apply one after the other
 // and a definition change is reported by exactly one of them.
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { Inventory, InventoryAgent, InventoryServer, ToolDefinition, ToolVersion } from '../ports.js';
 import {
   approval,
@@ -15,6 +13,7 @@ import {
   toTool,
   type ToolRow,
 } from '../inventory-rules.js';
+import { openStoreFile } from './store-file.js';
 
 /**
  * Versioned schema steps, tracked in `posture_inventory_schema` so they never collide with other
@@ -161,48 +160,12 @@ export function openSqliteInventory(path: string, options: SqliteInventoryOption
   };
 }
 
-/** Opens the file, sets WAL and the busy timeout, and runs pending migrations; errors name the file. */
 function openDatabase(path: string, options: SqliteInventoryOptions): Database.Database {
-  const create = options.create ?? true;
-  if (!create && path !== ':memory:' && !existsSync(path)) throw new Error(`no inventory at \`${path}\``);
-  if (create && path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  let db: Database.Database | undefined;
-  try {
-    db = new Database(path, { fileMustExist: !create });
-    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
-    if (db.pragma('journal_mode', { simple: true }) !== 'wal' && path !== ':memory:') {
-      db.pragma('journal_mode = WAL');
-    }
-    migrate(db);
-    return db;
-  } catch (error) {
-    db?.close();
-    throw new Error(`cannot open inventory \`${path}\`: ${(error as Error).message}`, { cause: error });
-  }
-}
-
-function migrate(db: Database.Database): void {
-  db.exec(`CREATE TABLE IF NOT EXISTS posture_inventory_schema (
-             version INTEGER PRIMARY KEY,
-             applied_at TEXT NOT NULL
-           ) STRICT`);
-  // IMMEDIATE takes the write lock first, so two processes opening a new file migrate one after the other.
-  db.transaction(() => {
-    const row = db.prepare('SELECT max(version) AS version FROM posture_inventory_schema').get() as {
-      version: number | null;
-    };
-    const current = row.version ?? 0;
-    if (current > MIGRATIONS.length) {
-      throw new Error(
-        `inventory schema version \`${current}\` is newer than this posture supports (\`${MIGRATIONS.length}\`)`,
-      );
-    }
-    for (let version = current + 1; version <= MIGRATIONS.length; version++) {
-      db.exec(MIGRATIONS[version - 1]!);
-      db.prepare('INSERT INTO posture_inventory_schema (version, applied_at) VALUES (?, ?)').run(
-        version,
-        new Date().toISOString(),
-      );
-    }
-  }).immediate();
+  return openStoreFile(path, {
+    component: 'inventory',
+    label: 'inventory',
+    steps: MIGRATIONS,
+    ...(options.create !== undefined ? { create: options.create } : {}),
+    ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
+  });
 }
