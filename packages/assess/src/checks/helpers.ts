@@ -122,7 +122,7 @@ export function isReference(text: string): boolean {
 }
 
 export const SECRET_NAME =
-  /(?:^|_|-)(?:token|secret|password|passwd|pat|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?|auth)(?:$|_|-)/i;
+  /(?:^|_|-)(?:token|secret|password|passwd|pat|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|auth[_-]?token)(?:$|_|-)/i;
 
 /** The payload of each JWT in a text, undecodable ones skipped. */
 export function jwtPayloads(text: string): Array<Record<string, unknown>> {

@@ -35,6 +35,31 @@ function eachPolicy(context: CheckContext, fn: (loaded: LoadedPolicy) => Evidenc
   return context.policies.flatMap(fn);
 }
 
+/**
+ * The secret classes of one configured value: what the detector finds, else `named_secret` for a
+ * literal under a secret-sounding name (`API_TOKEN`) that looks like one: no path, no flag value,
+ * letters and digits. References (`${env:X}`) are not secrets.
+ */
+function secretClasses(c: CheckContext, key: string | undefined, text: string): string[] {
+  if (isReference(text)) return [];
+  const found = c.detector.scan(key !== undefined ? `${key}=${text}` : text);
+  const classes = [...new Set(found.filter((f) => f.family === 'secrets').map((f) => f.class))];
+  const value = text.trim();
+  if (
+    classes.length === 0 &&
+    key !== undefined &&
+    SECRET_NAME.test(key) &&
+    value.length >= 8 &&
+    !/\s/.test(value) &&
+    !/^(?:[./~]|[A-Za-z]:[\\/]|https?:\/\/[^@]*$)/.test(value) &&
+    /[0-9]/.test(value) &&
+    /[A-Za-z]/.test(value)
+  ) {
+    classes.push('named_secret');
+  }
+  return classes;
+}
+
 function globMatch(glob: string, key: string): boolean {
   const source = glob
     .replace(/[.+^${}()|[\]\\]/g, '\\$&')
@@ -348,17 +373,7 @@ export const CHECKS: readonly Check[] = [
     run: (c) =>
       eachServer(c, (s) =>
         configuredTexts(s).flatMap(({ path, key, text }) => {
-          if (isReference(text)) return [];
-          const classes = [
-            ...new Set(
-              c.detector
-                .scan(key !== undefined ? `${key}=${text}` : text)
-                .filter((f) => f.family === 'secrets')
-                .map((f) => f.class),
-            ),
-          ];
-          if (classes.length === 0 && key !== undefined && SECRET_NAME.test(key) && text.trim().length >= 8)
-            classes.push('named_secret');
+          const classes = secretClasses(c, key, text);
           return classes.length > 0
             ? [
                 {
@@ -970,16 +985,7 @@ export const CHECKS: readonly Check[] = [
     run: (c) => {
       const withSecrets = new Set(
         c.discovery.servers
-          .filter((s) =>
-            configuredTexts(s).some(
-              ({ key, text }) =>
-                !isReference(text) &&
-                (c.detector
-                  .scan(key !== undefined ? `${key}=${text}` : text)
-                  .some((f) => f.family === 'secrets') ||
-                  (key !== undefined && SECRET_NAME.test(key))),
-            ),
-          )
+          .filter((s) => configuredTexts(s).some(({ key, text }) => secretClasses(c, key, text).length > 0))
           .map((s) => s.file),
       );
       return [...withSecrets]
