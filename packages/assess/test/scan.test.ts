@@ -41,6 +41,7 @@ describe('discover', () => {
         '{\n  // mine\n  "editor.tabSize": 2, /* "x" */\n  "mcp.servers": { "vssettings": { "command": "node", "args": ["a // b",], }, },\n}\n',
       '.codeium/windsurf/mcp_config.json': server('windsurf'),
       '.continue/config.yaml': 'mcpServers:\n  - name: continue\n    command: node\n    args: [c.js]\n',
+      '.continue/mcpServers/block.yaml': 'name: Block\nmcpServers:\n  - name: block\n    command: node\n',
       'posture.yaml': 'version: 1\nservers:\n  policy: { command: [node, s.js] }\n',
       'notes/mcp.json': server('ignored'),
     });
@@ -49,6 +50,7 @@ describe('discover', () => {
       'claude-code:code',
       'claude-code:project',
       'claude-desktop:desktop',
+      'continue:block',
       'continue:continue',
       'cursor:cursor',
       'posture:policy',

@@ -52,6 +52,8 @@ export function kindOf(path: string): Kind | undefined {
     return 'vscode';
   if (name === 'mcp_config.json' && parent === 'windsurf') return 'windsurf';
   if ((name === 'config.json' || name === 'config.yaml') && parent === '.continue') return 'continue';
+  // Continue's newer layout: one block file per server under .continue/mcpServers/.
+  if (/\.(?:ya?ml|json)$/.test(name) && parent === 'mcpServers' && grand === '.continue') return 'continue';
   if (name === 'posture.yaml' || name === 'posture.yml') return 'posture';
   if (name === 'posture.db' && parent === '.posture') return 'database';
   return undefined;
@@ -398,13 +400,13 @@ function blankTrailingCommas(text: string): string {
 function readClient(file: string, client: ClientKind, text: string, result: Discovery): void {
   let doc: unknown;
   try {
-    doc = file.endsWith('.yaml') ? parseYaml(text, { maxAliasCount: 100 }) : parseJsonc(text);
+    doc = /\.ya?ml$/.test(file) ? parseYaml(text, { maxAliasCount: 100 }) : parseJsonc(text);
   } catch (error) {
     const message = (error as Error).message.split('\n')[0];
     result.problems.push({
       file,
       code: 'file.malformed',
-      message: `\`${file}\` is not valid ${file.endsWith('.yaml') ? 'YAML' : 'JSON'}: ${message}`,
+      message: `\`${file}\` is not valid ${/\.ya?ml$/.test(file) ? 'YAML' : 'JSON'}: ${message}`,
     });
     return;
   }
