@@ -250,6 +250,23 @@ describe('user scenarios', () => {
     expect(report.passed).toBe(true);
   });
 
+  it('a scenario for an agent the policy does not have fails, saying so', async () => {
+    const parsed = parseScenarios(
+      `scenarios:
+  - id: typo
+    title: t
+    agent: suport-bot
+    taxonomy: { asi: [ASI02] }
+    steps: [{ attack: true, tool: payments/refund, args: { amount: 9000 } }]
+`,
+      'typo.yaml',
+    );
+    const report = await replay(policyAt('examples/support/posture.yaml'), parsed.scenarios);
+    expect(report.scenarios[0]).toMatchObject({ verdict: 'not_applicable', pass: false });
+    expect(report.scenarios[0]!.runs[0]!.note).toBe('the policy declares no agent `suport-bot`');
+    expect(report.passed).toBe(false);
+  });
+
   it('a bad file gets file:line:column problems and no scenarios', () => {
     const text = `scenarios:
   - id: one

@@ -33,6 +33,8 @@ export interface AgentRun {
   agent: string;
   user: string | undefined;
   verdict: Verdict;
+  /** Why the scenario could not run as this agent (the policy does not declare it, nobody may run it). */
+  note?: string;
   /** The attack step that was stopped (1-based), and by what. */
   stoppedAt?: {
     step: number;
@@ -85,6 +87,8 @@ async function replayScenario(compiled: CompiledPolicy, scenario: Scenario): Pro
   const runs: AgentRun[] = [];
   for (const agent of agents) runs.push(await replayAs(compiled, scenario, agent));
   const applicable = runs.filter((run) => run.verdict !== 'not_applicable');
+  // A scenario written for one agent that the policy does not have is a mistake, not a pass.
+  const misnamed = scenario.agent !== undefined && !compiled.policy.agents[scenario.agent];
   const verdict: Verdict =
     applicable.length === 0
       ? 'not_applicable'
@@ -92,7 +96,7 @@ async function replayScenario(compiled: CompiledPolicy, scenario: Scenario): Pro
         ? 'stopped'
         : 'not_stopped';
   const pass =
-    verdict === 'not_applicable' ||
+    (verdict === 'not_applicable' && !misnamed) ||
     (scenario.expect === 'stopped' ? verdict === 'stopped' : verdict === 'not_stopped');
   return {
     id: scenario.id,
@@ -115,6 +119,12 @@ async function replayAs(compiled: CompiledPolicy, scenario: Scenario, agent: str
   });
   const inventory = createMemoryInventory();
   const user = runnerOf(compiled.policy, agent);
+  if (!compiled.policy.agents[agent] || user === undefined) {
+    const note = compiled.policy.agents[agent]
+      ? `no user of the policy may run \`${agent}\``
+      : `the policy declares no agent \`${agent}\``;
+    return { agent, user, verdict: 'not_applicable', note, calls: [] };
+  }
   const session = `replay-${scenario.id}`;
   const labels = new Set<string>();
   const calls: CallTrace[] = [];
@@ -141,7 +151,7 @@ async function replayAs(compiled: CompiledPolicy, scenario: Scenario, agent: str
         now += stepEveryMs(step);
         const trace = await callOnce(enforcer, inventory, step, {
           agent,
-          user: user ?? agent,
+          user,
           session,
           tool,
           labels: [...labels],

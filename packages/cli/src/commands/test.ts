@@ -102,6 +102,7 @@ function text(report: ReplayReport, file: string): string {
 }
 
 function describeRun(run: AgentRun): string {
+  if (run.note) return run.note;
   if (run.stoppedAt) {
     const how = { denied: 'denied', held: 'held for approval', redacted: 'result redacted' }[
       run.stoppedAt.status
