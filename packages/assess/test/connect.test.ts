@@ -1,4 +1,6 @@
 import { existsSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -43,6 +45,25 @@ describe('posture scan --connect', () => {
     expect(messages.find((m) => m.includes('`hangs`'))).toMatch(/within 1500 ms|timed out/i);
     expect(messages.some((m) => m.includes('`crashes`'))).toBe(true);
     expect(report.tools).toBe(2);
+  });
+
+  it('times out on an HTTP server that never answers', async () => {
+    const server = createServer(() => {
+      // Accepts the request and never answers.
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const root = folder({ silent: { url: `http://127.0.0.1:${port}/mcp` } });
+      const report = await scan(root, { connect: true, connectTimeoutMs: 800 });
+      const failed = report.findings.find((f) => f.id === 'PST-011');
+      expect(failed?.evidence[0]?.message).toMatch(
+        /`silent` \(claude-code\) could not be listed: .*800 ms|timed out/i,
+      );
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('does not connect without the option', async () => {
