@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import {
+  CHECKS,
   discover,
   failsAt,
   FORMATS,
@@ -298,6 +299,25 @@ describe('reports', () => {
       expect(f.score).toBe(
         `−${SEVERITY_WEIGHT[f.severity]} ${f.pillar} (${f.severity}, ${f.evidence.length} occurrence${f.evidence.length === 1 ? '' : 's'})`,
       );
+  });
+});
+
+describe('runChecks', () => {
+  it('reports a check that throws and runs the others', async () => {
+    const root = put(tempDir(), { '.mcp.json': server('direct') });
+    const broken = {
+      ...CHECKS[0]!,
+      id: 'PST-999',
+      run: () => {
+        throw new Error('boom');
+      },
+    };
+    const report = await scan(root, { checks: [broken, ...CHECKS] });
+    const ids = report.findings.map((f) => f.id);
+    expect(ids).toContain('PST-060');
+    expect(report.findings.find((f) => f.id === 'PST-064')?.evidence[0]?.message).toBe(
+      'check `PST-999` could not run: boom',
+    );
   });
 });
 

@@ -35,6 +35,7 @@ export interface ScanProblem {
     | 'file.symlink_loop'
     | 'walk.depth'
     | 'walk.limit'
+    | 'check.failed'
     | 'connect.failed';
   message: string;
 }

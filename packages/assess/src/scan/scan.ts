@@ -127,7 +127,18 @@ export function runChecks(
   };
   const findings: Finding[] = [];
   for (const check of options.checks ?? CHECKS) {
-    const evidence = check.run(context).map((e) => redactEvidence(e, detector));
+    let evidence: Evidence[];
+    try {
+      evidence = check.run(context).map((e) => redactEvidence(e, detector));
+    } catch (error) {
+      // A check that breaks on some input must not end the scan; PST-064 (last) reports it.
+      discovery.problems.push({
+        file: discovery.root,
+        code: 'check.failed',
+        message: `check \`${check.id}\` could not run: ${error instanceof Error ? error.message : String(error)}`,
+      });
+      continue;
+    }
     if (evidence.length > 0) findings.push(toFinding(check, evidence));
   }
   const rank = (s: Severity) => SEVERITIES.indexOf(s);
