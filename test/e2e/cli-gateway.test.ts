@@ -47,7 +47,10 @@ function posture(args: string[]): string {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'posture-cli-gateway-'));
   writeFileSync(join(dir, 'posture.yaml'), POLICY);
-  gateway = spawn('node', [BIN, 'gateway', '--port', '0'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  gateway = spawn('node', [BIN, 'gateway', '--port', '0', '--metrics', '--alert-log'], {
+    cwd: dir,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   url = await new Promise<string>((resolveUrl, reject) => {
     const timer = setTimeout(() => reject(new Error(`gateway did not start: ${stderr}`)), 20_000);
@@ -113,6 +116,12 @@ describe('posture gateway (a process)', () => {
     } finally {
       await audit.close();
     }
+  });
+
+  it('serves Prometheus metrics of the calls, with tool names and verdicts only', async () => {
+    const metrics = await (await fetch(new URL('/metrics', url))).text();
+    expect(metrics).toMatch(/posture_calls_total\{[^}]*tool="everything\/echo"[^}]*\} 1/);
+    expect(metrics).not.toContain('hello');
   });
 
   it('over stdio, with the token given at start', async () => {

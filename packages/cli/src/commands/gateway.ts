@@ -28,6 +28,10 @@ interface GatewayCommandOptions {
   oidcAudience?: string;
   oidcAgentClaim?: string;
   oidcUserClaim?: string;
+  metrics?: boolean;
+  alertLog?: boolean;
+  alertWebhook?: string;
+  alertSlack?: string;
 }
 
 type Credentials = Record<
@@ -56,6 +60,13 @@ export const registerGateway: Register = (program, io) => {
       'JSON: per server, the identity, headers or env the gateway uses upstream',
     )
     .option('--allow-origin <origin...>', 'browser origins allowed besides the gateway itself')
+    .option(
+      '--metrics',
+      'serve Prometheus metrics at /metrics (loopback host names only; tool names and verdicts, never arguments)',
+    )
+    .option('--alert-log', 'write anomaly alerts as JSON lines to standard error')
+    .option('--alert-webhook <url>', 'POST anomaly alerts as JSON to this URL')
+    .option('--alert-slack <url>', 'post anomaly alerts to a Slack-compatible incoming webhook')
     .option(
       '--redis <url>',
       'share rate limits, budgets, loops and session labels with other replicas (redis://…)',
@@ -98,7 +109,17 @@ export const registerGateway: Register = (program, io) => {
           throw new CliError(`cannot use Redis at \`${options.redis}\`: ${(error as Error).message}`);
         }
       }
+      // Anomaly baselines, alerts (audit events, and the sinks asked for) and metrics, fed by
+      // every recorded call; thresholds come from the policy's `alerts` section.
+      const assess = await import('@posture/assess');
+      const sinks = [
+        ...(options.alertLog ? [assess.logSink(process.stderr)] : []),
+        ...(options.alertWebhook ? [assess.webhookSink(options.alertWebhook)] : []),
+        ...(options.alertSlack ? [assess.slackSink(options.alertSlack)] : []),
+      ];
+      const monitoring = assess.createMonitoring(compiled, sinks);
       const gateway = new Gateway({
+        observe: monitoring.observe,
         policy,
         audit,
         approvals,
@@ -114,6 +135,7 @@ export const registerGateway: Register = (program, io) => {
         },
       });
       await gateway.start();
+      monitoring.attach(gateway.enforcer);
       // The policy in force, as evidence: every start records its hash and where it came from.
       await gateway.enforcer.note({
         kind: 'policy_change',
@@ -151,6 +173,7 @@ export const registerGateway: Register = (program, io) => {
           host: options.host,
           port,
           ...(audience ? { resource: audience } : {}),
+          ...(options.metrics ? { metrics: () => monitoring.metrics.text() } : {}),
           ...(options.allowOrigin ? { allowedOrigins: options.allowOrigin } : {}),
         });
         audience ??= running.url;
