@@ -1,10 +1,12 @@
 // Builds scan fixtures: files from test/fixtures/checks.yaml, and a real gateway database
 // (inventory and a signed audit log) made with @posture/storage.
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openSqliteAuditLog, openSqliteInventory, toolDefinitionHash } from '@posture/storage';
+import { afterAll } from 'vitest';
 import { parse, stringify } from 'yaml';
 
 export interface DbSpec {
@@ -19,9 +21,21 @@ export const FIXTURES = parse(readFileSync(new URL('./fixtures/checks.yaml', imp
   merge: true,
 }) as { clean: Files; cases: Record<string, { fires: Files; passes: Files }> };
 
+const created: string[] = [];
+
 export function tempDir(prefix = 'posture-scan-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  created.push(dir);
+  return dir;
 }
+
+// Every folder a test file made is removed when it ends (modes restored first: some are 000).
+afterAll(() => {
+  for (const dir of created.splice(0)) {
+    execFileSync('chmod', ['-R', 'u+rwX', dir]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 const NOW = new Date('2026-01-01T00:00:00Z');
 

@@ -1,7 +1,7 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../src/main.js';
 import { fakeIo } from './fake-io.js';
 
@@ -13,8 +13,14 @@ async function run(argv: string[]) {
 
 const TOKEN = 'ghp_R4nd0mL00k1ngT0k3nV4lu3xxxxxxxxxxxxx';
 
+const folders: string[] = [];
+afterAll(() => {
+  for (const dir of folders) rmSync(dir, { recursive: true, force: true });
+});
+
 function folder(): string {
   const root = mkdtempSync(join(tmpdir(), 'posture-cli-scan-'));
+  folders.push(root);
   mkdirSync(join(root, '.cursor'));
   writeFileSync(
     join(root, '.cursor', 'mcp.json'),
