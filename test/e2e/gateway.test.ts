@@ -310,3 +310,34 @@ describe('a call that waits for its approval', () => {
     expect(events.map((e) => e.outcome)).toEqual(['pending', 'allowed']);
   });
 });
+
+describe('a decorated enforcer', () => {
+  let traced: TestGateway;
+  const seen: string[] = [];
+
+  beforeAll(async () => {
+    traced = await startGateway(POLICY, {
+      decorate: (enforcer) => ({
+        get policy() {
+          return enforcer.policy;
+        },
+        refuse: (...args) => enforcer.refuse(...args),
+        note: (event) => enforcer.note(event),
+        call: (call, execute, options) => {
+          seen.push(call.tool);
+          return enforcer.call(call, execute, options);
+        },
+      }),
+    });
+  }, 30_000);
+
+  afterAll(async () => {
+    await traced?.close();
+  });
+
+  it('runs every call the gateway makes (tracing hooks in here)', async () => {
+    const client = await traced.connect(await traced.token());
+    await client.callTool({ name: 'everything__echo', arguments: { message: 'traced' } });
+    expect(seen).toEqual(['everything/echo']);
+  });
+});

@@ -70,6 +70,11 @@ export interface GatewayOptions {
   upstream?: Omit<UpstreamOptions, 'onTools'>;
   /** Sees each call's audit event once recorded (anomaly detection, metrics): the enforcer's hook. */
   observe?: (event: StoredEvent) => void;
+  /**
+   * Wraps every enforcer the gateway makes (it makes a new one when the catalog changes): for
+   * tracing, say, as `withSpans` from @posture/assess does.
+   */
+  decorate?: (enforcer: Enforcer) => Enforcer;
   /** Where tools seen and their approved definitions are kept; without it nothing is pinned. */
   inventory?: Inventory;
   /** New tools wait for a human to approve their definition instead of being pinned on first sight. */
@@ -587,7 +592,7 @@ export class Gateway {
 
   #newEnforcer(): Enforcer {
     const o = this.#options;
-    return createEnforcer({
+    const enforcer = createEnforcer({
       policy: this.#compiled,
       audit: o.audit,
       approvals: o.approvals,
@@ -599,6 +604,7 @@ export class Gateway {
       ...(o.failOpenReads ? { failOpenReads: true } : {}),
       ...(o.observe ? { observe: o.observe } : {}),
     });
+    return o.decorate ? o.decorate(enforcer) : enforcer;
   }
 
   async close(): Promise<void> {

@@ -120,6 +120,8 @@ export const registerGateway: Register = (program, io) => {
       const monitoring = assess.createMonitoring(compiled, sinks);
       const gateway = new Gateway({
         observe: monitoring.observe,
+        // An OpenTelemetry span per call: a no-op until an SDK is registered (e.g. with --import).
+        decorate: (enforcer) => assess.withSpans(enforcer),
         policy,
         audit,
         approvals,
