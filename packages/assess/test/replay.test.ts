@@ -82,13 +82,13 @@ describe('the built-in scenario library', () => {
 });
 
 describe('replay against the example policies', () => {
-  it('support: everything is stopped but credentials in results (no data rule withholds them)', async () => {
+  it('support: every attack is stopped, and the plain read runs', async () => {
     const report = await replay(policyAt('examples/support/posture.yaml'), await builtin());
     expect(verdicts(report)).toEqual({
       'injected-payment': 'stopped',
       'secret-exfiltration': 'stopped',
       'data-destruction': 'stopped',
-      'credential-harvesting': 'not_stopped',
+      'credential-harvesting': 'stopped',
       'runaway-loop': 'stopped',
       'resource-exhaustion': 'stopped',
       'admin-escalation': 'stopped',
@@ -96,7 +96,10 @@ describe('replay against the example policies', () => {
       'shadowing-tool': 'stopped',
       'plain-read': 'not_stopped',
     });
-    expect(report.passed).toBe(false);
+    expect(report.passed).toBe(true);
+    // Credentials in results are redacted before the model sees them (no-credentials-in-results).
+    const harvest = report.scenarios.find((s) => s.id === 'credential-harvesting')!.runs[0]!;
+    expect(harvest.stoppedAt).toMatchObject({ status: 'redacted', code: 'data.redacted_result' });
     const payment = report.scenarios.find((s) => s.id === 'injected-payment')!;
     // The support agent has no payout grant; the finance agent's payout is held for approval.
     expect(payment.runs.map((r) => [r.agent, r.stoppedAt?.status, r.stoppedAt?.code])).toEqual([
@@ -112,11 +115,11 @@ describe('replay against the example policies', () => {
     ]);
   });
 
-  it('coding: a secret read from the workspace can be posted as a pull-request comment', async () => {
+  it('coding: a secret read from the workspace cannot be posted as a pull-request comment', async () => {
     const report = await replay(policyAt('examples/coding/posture.yaml'), await builtin());
     expect(verdicts(report)).toMatchObject({
       'injected-payment': 'not_applicable',
-      'secret-exfiltration': 'not_stopped',
+      'secret-exfiltration': 'stopped',
       'data-destruction': 'stopped',
       'runaway-loop': 'stopped',
       'resource-exhaustion': 'stopped',
@@ -126,7 +129,9 @@ describe('replay against the example policies', () => {
       'plain-read': 'not_stopped',
     });
     const exfil = report.scenarios.find((s) => s.id === 'secret-exfiltration')!;
-    expect(exfil.runs[0]!.ranAt).toEqual({ step: 2, tool: 'github/add_comment' });
+    // The read's result is redacted, and the session now carries `secret`: the comment, an
+    // external tool, is denied by the no-secrets-out flow.
+    expect(exfil.runs[0]!.stoppedAt).toMatchObject({ tool: 'github/add_comment', code: 'flow.deny' });
     const destruction = report.scenarios.find((s) => s.id === 'data-destruction')!;
     expect(destruction.runs.map((r) => r.stoppedAt?.code)).toEqual(['constraint.failed', 'grant.deny']);
   });

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -20,16 +20,28 @@ describe('posture test', () => {
     dir = undefined;
   });
 
-  it('replays the built-in library: which are stopped, by which rule, and exits 1 for one that is not', async () => {
+  it('replays the built-in library against the support example: every attack stopped, exit 0', async () => {
     const { code, out } = await run(['test', '--policy', SUPPORT]);
-    expect(code).toBe(1);
+    expect(code).toBe(0);
     expect(out).toContain('10 scenarios against');
     expect(out).toMatch(/ {2}stopped +injected-payment/);
     expect(out).toContain(
       'support-bot: denied at step 2, payments/payout, by agents.support-bot.grants (grant.missing)',
     );
-    expect(out).toMatch(/✗ NOT STOPPED credential-harvesting/);
+    expect(out).toMatch(/ {2}stopped +credential-harvesting/);
     expect(out).toMatch(/LLM01:2025 +4\/4 +Prompt Injection/);
+    expect(out).toContain('9 stopped, 1 not stopped, 0 not applicable: every scenario as expected');
+  });
+
+  it('exits 1 for a policy that lets an attack through, naming it', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'posture-test-'));
+    // The support example without its data rule on results: harvested credentials get through.
+    const weakened = readFileSync(SUPPORT, 'utf8').replace(/ {2}rules:\n(?: {4}.*\n| {6}.*\n)+/, '');
+    expect(weakened).not.toContain('no-credentials-in-results');
+    writeFileSync(join(dir, 'posture.yaml'), weakened);
+    const { code, out } = await run(['test', '--policy', join(dir, 'posture.yaml')]);
+    expect(code).toBe(1);
+    expect(out).toMatch(/✗ NOT STOPPED credential-harvesting/);
     expect(out).toContain('8 stopped, 2 not stopped, 0 not applicable: 1 not as expected');
   });
 
