@@ -12,7 +12,8 @@ import { parse, stringify } from 'yaml';
 export interface DbSpec {
   tools: Array<{ server: string; name: string; status: 'new' | 'approved' | 'changed' }>;
   agents: string[];
-  audit: 'ok' | 'tampered' | 'none';
+  /** `leaky`: an event written past Posture's redaction, holding a key and an email. */
+  audit: 'ok' | 'tampered' | 'leaky' | 'none';
 }
 
 export type Files = Record<string, unknown>;
@@ -66,6 +67,18 @@ export async function buildDatabase(path: string, spec: DbSpec): Promise<void> {
   }
   await log.checkpoint();
   await log.close();
+  if (spec.audit === 'leaky') {
+    // As another writer would: straight into the table, past the log's redaction.
+    const db = new Database(path);
+    db.prepare('UPDATE audit_events SET json = ? WHERE seq = 1').run(
+      JSON.stringify({
+        args: { key: 'AKIAZ7Q3MEXR4NXW2BTA', contact: 'ada@example.org' },
+        kind: 'call',
+        seq: 1,
+      }),
+    );
+    db.close();
+  }
   if (spec.audit === 'tampered') {
     const db = new Database(path);
     db.prepare('DELETE FROM audit_events WHERE seq = 1').run();

@@ -865,44 +865,32 @@ export const CHECKS: readonly Check[] = [
       ),
   },
   // ——— data ———
-  {
-    id: 'PST-050',
-    title: 'Evidence keeps secrets unredacted',
-    severity: 'high',
+  // Posture's own logs redact every event before storing it, whatever the policy says; these look
+  // at what a gateway database actually holds (a log written by something else, or edited).
+  ...(['secrets', 'pii'] as const).map((family, i): Check => ({
+    id: `PST-05${i}`,
+    title:
+      family === 'secrets' ? 'Evidence holds unredacted secrets' : 'Evidence holds unredacted personal data',
+    severity: family === 'secrets' ? 'high' : 'medium',
     pillar: 'data',
     owasp: ['LLM02:2025'],
     asi: ['ASI03'],
     atlas: ['AML.T0057'],
-    remediation: 'Set `data: { redact: [secrets, pii] }`.',
+    remediation:
+      'Write evidence only through Posture (its audit logs redact every event before storing it); find who else writes to the database, then rotate what leaked.',
     run: (c) =>
-      eachPolicy(c, ({ file, policy }) =>
-        policy.data.redact.includes('secrets')
-          ? []
-          : [
+      c.discovery.databases.flatMap((db) => {
+        const count = db.audit?.unredacted[family] ?? 0;
+        return count > 0
+          ? [
               {
-                file,
-                path: 'data.redact',
-                message: 'secrets in arguments and results are written to the audit log as they are',
+                file: db.file,
+                message: `${count} ${family === 'secrets' ? 'secret' : 'personal'} value${count === 1 ? '' : 's'} stored as ${count === 1 ? 'it is' : 'they are'} in ${db.audit!.unredacted.events} audit event${db.audit!.unredacted.events === 1 ? '' : 's'}`,
               },
-            ],
-      ),
-  },
-  {
-    id: 'PST-051',
-    title: 'Evidence keeps personal data unredacted',
-    severity: 'medium',
-    pillar: 'data',
-    owasp: ['LLM02:2025'],
-    asi: ['ASI03'],
-    atlas: ['AML.T0057'],
-    remediation: 'Add `pii` to `data.redact`.',
-    run: (c) =>
-      eachPolicy(c, ({ file, policy }) =>
-        policy.data.redact.includes('pii')
-          ? []
-          : [{ file, path: 'data.redact', message: 'personal data is written to the audit log as it is' }],
-      ),
-  },
+            ]
+          : [];
+      }),
+  })),
   ...(['pii', 'secrets'] as const).map((family, i): Check => ({
     id: `PST-05${2 + i}`,
     title:

@@ -14,7 +14,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Stats } from 'node:fs';
-import { loadPolicy, MAX_POLICY_BYTES, type McpTool } from '@posture/core';
+import { createDetector, loadPolicy, MAX_POLICY_BYTES, type McpTool } from '@posture/core';
 import { openSqliteAuditLog, openSqliteInventory, verifyLog } from '@posture/storage';
 import { parse as parseYaml } from 'yaml';
 import type { ClientKind, ConfiguredServer, Discovery, ScanProblem } from './model.js';
@@ -487,7 +487,7 @@ async function readDatabase(file: string, result: Discovery): Promise<void> {
       const verified = verifierKey
         ? await verifyLog(log.entries(), notes, [log.verifierKey])
         : { ok: false, checked: 0, covered: 0, reason: 'no verifier key (audit.pub) beside the database' };
-      database.audit = { ...verified, verifierKey };
+      database.audit = { ...verified, verifierKey, unredacted: await unredactedIn(log) };
     } finally {
       await log.close();
     }
@@ -495,6 +495,29 @@ async function readDatabase(file: string, result: Discovery): Promise<void> {
     // No audit log in this file: the evidence checks say so.
   }
   finishDatabase(database, file, result);
+}
+
+/** Secrets and personal data stored as they are in the log's events (at most the last 100,000). */
+async function unredactedIn(log: Awaited<ReturnType<typeof openSqliteAuditLog>>) {
+  const detector = createDetector();
+  const counts = { secrets: 0, pii: 0, events: 0 };
+  const size = await log.size();
+  for await (const event of log.entries(Math.max(0, size - 100_000))) {
+    const findings = detector.scanValue({
+      args: event.args,
+      detail: event.detail,
+      reasons: event.reasons?.map((r) => r.message),
+    });
+    let found = false;
+    for (const finding of findings) {
+      if (finding.family === 'secrets') counts.secrets++;
+      else if (finding.family === 'pii') counts.pii++;
+      else continue;
+      found = true;
+    }
+    if (found) counts.events++;
+  }
+  return counts;
 }
 
 function finishDatabase(database: Discovery['databases'][number], file: string, result: Discovery): void {

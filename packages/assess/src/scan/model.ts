@@ -51,7 +51,14 @@ export interface GatewayDatabase {
   tools: InventoryTool[];
   agents: InventoryAgent[];
   /** Absent when the file holds no audit log. */
-  audit?: VerifyResult & { verifierKey: boolean };
+  audit?: VerifyResult & {
+    verifierKey: boolean;
+    /**
+     * Values of each detector family found in stored events (arguments, details, reason
+     * messages) as they are, i.e. not redacted: written by something other than Posture's logs.
+     */
+    unredacted: { secrets: number; pii: number; events: number };
+  };
 }
 
 export interface Discovery {
