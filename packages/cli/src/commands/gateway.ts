@@ -23,6 +23,8 @@ interface GatewayCommandOptions {
   credentials?: string;
   allowOrigin?: string[];
   redis?: string;
+  postgres?: string;
+  redisPrefix?: string;
   oidcIssuer?: string;
   oidcJwks?: string;
   oidcAudience?: string;
@@ -67,6 +69,11 @@ export const registerGateway: Register = (program, io) => {
     .option('--alert-log', 'write anomaly alerts as JSON lines to standard error')
     .option('--alert-webhook <url>', 'POST anomaly alerts as JSON to this URL')
     .option('--alert-slack <url>', 'post anomaly alerts to a Slack-compatible incoming webhook')
+    .option('--redis-prefix <prefix>', 'key prefix in Redis (default posture:)')
+    .option(
+      '--postgres <url>',
+      'keep evidence, approvals, exceptions and the inventory in PostgreSQL, shared by replicas',
+    )
     .option(
       '--redis <url>',
       'share rate limits, budgets, loops and session labels with other replicas (redis://…)',
@@ -94,17 +101,30 @@ export const registerGateway: Register = (program, io) => {
       let inventory;
       let exceptions;
       try {
-        audit = await storage.openSqliteAuditLog({ path: options.db });
-        approvals = storage.openSqliteApprovalQueue(options.db);
-        inventory = storage.openSqliteInventory(options.db);
-        exceptions = storage.openSqliteExceptionStore(options.db);
+        if (options.postgres) {
+          // Several replicas share one verifiable log, one approvals queue and one inventory.
+          const config = { connectionString: options.postgres };
+          audit = await storage.openPostgresAuditLog({ config });
+          approvals = await storage.openPostgresApprovalQueue({ config });
+          inventory = await storage.openPostgresInventory({ config });
+          exceptions = await storage.openPostgresExceptionStore({ config });
+        } else {
+          audit = await storage.openSqliteAuditLog({ path: options.db });
+          approvals = storage.openSqliteApprovalQueue(options.db);
+          inventory = storage.openSqliteInventory(options.db);
+          exceptions = storage.openSqliteExceptionStore(options.db);
+        }
       } catch (error) {
-        throw new CliError(`cannot open \`${options.db}\`: ${(error as Error).message}`);
+        const where = options.postgres ? 'PostgreSQL' : `\`${options.db}\``;
+        throw new CliError(`cannot open ${where}: ${(error as Error).message}`);
       }
       let counters: Counters | undefined;
       if (options.redis) {
         try {
-          counters = await storage.openRedisCounters({ url: options.redis });
+          counters = await storage.openRedisCounters({
+            url: options.redis,
+            ...(options.redisPrefix ? { prefix: options.redisPrefix } : {}),
+          });
         } catch (error) {
           throw new CliError(`cannot use Redis at \`${options.redis}\`: ${(error as Error).message}`);
         }
@@ -167,7 +187,9 @@ export const registerGateway: Register = (program, io) => {
           await gateway.close();
           throw new CliError((error as Error).message);
         }
-        log(`posture gateway: one session over stdio; evidence in ${options.db}`);
+        log(
+          `posture gateway: one session over stdio; evidence in ${options.postgres ? 'PostgreSQL' : options.db}`,
+        );
       } else {
         const running = await serveHttp({
           gateway,
@@ -180,7 +202,9 @@ export const registerGateway: Register = (program, io) => {
         });
         audience ??= running.url;
         stop = () => running.close();
-        log(`posture gateway: ${running.url} (audience ${audience}); evidence in ${options.db}`);
+        log(
+          `posture gateway: ${running.url} (audience ${audience}); evidence in ${options.postgres ? 'PostgreSQL' : options.db}`,
+        );
         log(`  a token: npx posture token issue --policy ${options.policy} --agent <agent> --user <user>`);
       }
       const shutdown = async () => {
