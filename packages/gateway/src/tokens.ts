@@ -280,11 +280,6 @@ export class TokenVerifier {
     this.#bound.set(claims.jti, { session, exp: claims.exp });
     return true;
   }
-
-  /** Whether the token opened `session`. */
-  boundTo(claims: TokenClaims, session: string): boolean {
-    return this.#bound.get(claims.jti)?.session === session;
-  }
 }
 
 function claim(payload: JWTPayload, name: string | undefined, defaults: string[]): unknown {
