@@ -159,3 +159,34 @@ servers:
     expect(after.isError, JSON.stringify(after.content)).toBeFalsy();
   });
 });
+
+describe('a gateway that pins nothing on sight (approveNewTools)', () => {
+  let strict: TestGateway;
+  let pending: Inventory;
+
+  beforeAll(async () => {
+    pending = openSqliteInventory(join(dir, 'strict.db'));
+    strict = await startGateway(POLICY, { inventory: pending, approveNewTools: true });
+  }, 30_000);
+
+  afterAll(async () => {
+    await strict?.close();
+    await pending?.close();
+  });
+
+  it('keeps every new tool out until a human approves its definition', async () => {
+    const client = await strict.connect(await strict.token());
+    const upstream = async () =>
+      (await client.listTools()).tools
+        .map((tool) => tool.name)
+        .filter((name) => name.startsWith('rugpull__'));
+    expect(await upstream()).toEqual([]);
+    const refused = await client.callTool({ name: 'rugpull__weather', arguments: { city: 'Leeds' } });
+    expect(JSON.stringify(refused.content)).toContain('tool.not_approved');
+    const weather = await pending.tool('rugpull', 'weather');
+    expect(weather?.status).toBe('new');
+    expect((await pending.approve('rugpull', 'weather', weather!.hash, 'alice', new Date())).ok).toBe(true);
+    await strict.gateway.refreshInventory();
+    expect(await upstream()).toEqual(['rugpull__weather']);
+  });
+});
