@@ -15,6 +15,8 @@ import { registerAudit } from './commands/audit.js';
 import { registerRedact } from './commands/redact.js';
 import { registerScan } from './commands/scan.js';
 import { registerTest } from './commands/test.js';
+import { registerConsole } from './commands/console.js';
+import { registerDemo } from './commands/demo.js';
 
 /** Runs `posture` with the given arguments (without `node` and the script); returns the exit code. */
 export async function main(argv: string[], io: Io): Promise<number> {
@@ -42,6 +44,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
     registerRedact,
     registerScan,
     registerTest,
+    registerConsole,
+    registerDemo,
   ]) {
     register(program, io, setExit);
   }
