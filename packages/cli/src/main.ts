@@ -18,16 +18,12 @@ import { registerTest } from './commands/test.js';
 import { registerConsole } from './commands/console.js';
 import { registerDemo } from './commands/demo.js';
 
-/** Runs `posture` with the given arguments (without `node` and the script); returns the exit code. */
-export async function main(argv: string[], io: Io): Promise<number> {
+/** The `posture` program with every command registered, not yet run (also walked by `npm run docs`). */
+export function buildProgram(io: Io, setExit: (code: number) => void = () => {}): Command {
   const program = new Command('posture')
     .description('agent posture management: decide, for every AI agent tool call, what may run')
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
-  let exitCode = 0;
-  const setExit = (code: number) => {
-    exitCode = Math.max(exitCode, code);
-  };
   for (const register of [
     registerCheck,
     registerSchema,
@@ -49,6 +45,15 @@ export async function main(argv: string[], io: Io): Promise<number> {
   ]) {
     register(program, io, setExit);
   }
+  return program;
+}
+
+/** Runs `posture` with the given arguments (without `node` and the script); returns the exit code. */
+export async function main(argv: string[], io: Io): Promise<number> {
+  let exitCode = 0;
+  const program = buildProgram(io, (code) => {
+    exitCode = Math.max(exitCode, code);
+  });
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;
