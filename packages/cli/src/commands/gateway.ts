@@ -1,13 +1,12 @@
 // `posture gateway`: the MCP gateway in front of the policy's servers, on loopback over
 // Streamable HTTP, or over stdio for a desktop client (`--stdio --token T`).
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { durationMs } from '@posture/core';
-import type { Counters } from '@posture/storage';
 import { CliError, type Register } from '../io.js';
 import { readPolicy } from '../policy.js';
-import { DEFAULT_PORT, DEFAULT_TOKEN_KEY, defaultAudience } from './token.js';
+import { openEvidence, serveGateway, type Credentials } from '../serve.js';
+import { DEFAULT_PORT, DEFAULT_TOKEN_KEY } from './token.js';
 
 interface GatewayCommandOptions {
   policy: string;
@@ -35,11 +34,6 @@ interface GatewayCommandOptions {
   alertWebhook?: string;
   alertSlack?: string;
 }
-
-type Credentials = Record<
-  string,
-  { identity?: string; headers?: Record<string, string>; env?: Record<string, string> }
->;
 
 export const registerGateway: Register = (program, io) => {
   program
@@ -91,130 +85,56 @@ export const registerGateway: Register = (program, io) => {
       }
       const credentials = options.credentials ? readCredentials(options.credentials) : undefined;
       const log = (text: string) => io.stderr(`${text}\n`); // stdout may be the MCP channel
-
-      const storage = await import('@posture/storage');
-      const { Gateway, TokenAuthority, TokenVerifier, loadOrCreateSigningKey, serveHttp, serveStdio } =
-        await import('@posture/gateway');
-      mkdirSync(dirname(options.db), { recursive: true });
-      let audit;
-      let approvals;
-      let inventory;
-      let exceptions;
-      try {
-        if (options.postgres) {
-          // Several replicas share one verifiable log, one approvals queue and one inventory.
-          const config = { connectionString: options.postgres };
-          audit = await storage.openPostgresAuditLog({ config });
-          approvals = await storage.openPostgresApprovalQueue({ config });
-          inventory = await storage.openPostgresInventory({ config });
-          exceptions = await storage.openPostgresExceptionStore({ config });
-        } else {
-          audit = await storage.openSqliteAuditLog({ path: options.db });
-          approvals = storage.openSqliteApprovalQueue(options.db);
-          inventory = storage.openSqliteInventory(options.db);
-          exceptions = storage.openSqliteExceptionStore(options.db);
-        }
-      } catch (error) {
-        const where = options.postgres ? 'PostgreSQL' : `\`${options.db}\``;
-        throw new CliError(`cannot open ${where}: ${(error as Error).message}`);
-      }
-      let counters: Counters | undefined;
-      if (options.redis) {
-        try {
-          counters = await storage.openRedisCounters({
-            url: options.redis,
-            ...(options.redisPrefix ? { prefix: options.redisPrefix } : {}),
-          });
-        } catch (error) {
-          throw new CliError(`cannot use Redis at \`${options.redis}\`: ${(error as Error).message}`);
-        }
-      }
-      // Anomaly baselines, alerts (audit events, and the sinks asked for) and metrics, fed by
-      // every recorded call; thresholds come from the policy's `alerts` section.
-      const assess = await import('@posture/assess');
-      const sinks = [
-        ...(options.alertLog ? [assess.logSink(process.stderr)] : []),
-        ...(options.alertWebhook ? [assess.webhookSink(options.alertWebhook)] : []),
-        ...(options.alertSlack ? [assess.slackSink(options.alertSlack)] : []),
-      ];
-      const monitoring = assess.createMonitoring(compiled, sinks);
-      const gateway = new Gateway({
-        observe: monitoring.observe,
-        // An OpenTelemetry span per call: a no-op until an SDK is registered (e.g. with --import).
-        decorate: (enforcer) => assess.withSpans(enforcer),
-        policy,
-        audit,
-        approvals,
-        inventory,
-        exceptions,
-        ...(counters ? { counters } : {}),
-        approvalWaitMs,
-        ...(options.failOpenReads ? { failOpenReads: true } : {}),
-        ...(credentials ? { credentials } : {}),
-        upstream: {
-          onStatus: (name, status, detail) =>
-            log(`upstream ${name}: ${status}${detail ? ` (${detail})` : ''}`),
-        },
-      });
-      await gateway.start();
-      monitoring.attach(gateway.enforcer);
-      // The policy in force, as evidence: every start records its hash and where it came from.
-      await gateway.enforcer.note({
-        kind: 'policy_change',
-        actor: {},
-        detail: { source: options.policy, sha256: createHash('sha256').update(text).digest('hex') },
-      });
-      // With --port 0 the URL, and so the default audience, is known only once the server listens.
-      let audience = options.audience ?? (port === 0 ? undefined : defaultAudience(options.host, port));
-      const authority = new TokenAuthority({
-        key: await loadOrCreateSigningKey(options.key),
-        audience: audience ?? defaultAudience(options.host, DEFAULT_PORT),
-      });
-      const tokens = new TokenVerifier({
-        audience: () => audience ?? '',
-        own: { issuer: authority.issuer, jwks: authority.jwks },
-        policy: compiled,
-        ...(options.oidcIssuer ? { oidc: [oidcIssuer(options)] } : {}),
-      });
-
-      let stop: () => Promise<void>;
+      let stdioToken: string | undefined;
       if (options.stdio) {
-        const token = options.token ?? process.env.POSTURE_TOKEN;
-        if (!token) throw new CliError('`--stdio` needs `--token` (or POSTURE_TOKEN)');
-        try {
-          stop = await serveStdio(gateway, tokens, token);
-        } catch (error) {
-          await gateway.close();
-          throw new CliError((error as Error).message);
-        }
-        log(
-          `posture gateway: one session over stdio; evidence in ${options.postgres ? 'PostgreSQL' : options.db}`,
-        );
-      } else {
-        const running = await serveHttp({
-          gateway,
-          tokens,
+        stdioToken = options.token ?? process.env.POSTURE_TOKEN;
+        if (!stdioToken) throw new CliError('`--stdio` needs `--token` (or POSTURE_TOKEN)');
+      }
+      const oidc = options.oidcIssuer ? oidcIssuer(options) : undefined;
+
+      const stores = await openEvidence({
+        db: options.db,
+        ...(options.postgres ? { postgres: options.postgres } : {}),
+      });
+      let served;
+      try {
+        served = await serveGateway({
+          policy,
+          compiled,
+          policyText: text,
+          policySource: options.policy,
+          stores,
           host: options.host,
           port,
-          ...(audience ? { resource: audience } : {}),
-          ...(options.metrics ? { metrics: () => monitoring.metrics.text() } : {}),
-          ...(options.allowOrigin ? { allowedOrigins: options.allowOrigin } : {}),
+          key: options.key,
+          approvalWaitMs,
+          log,
+          ...(options.audience ? { audience: options.audience } : {}),
+          ...(options.failOpenReads ? { failOpenReads: true } : {}),
+          ...(credentials ? { credentials } : {}),
+          ...(options.allowOrigin ? { allowOrigin: options.allowOrigin } : {}),
+          ...(options.redis ? { redis: options.redis } : {}),
+          ...(options.redisPrefix ? { redisPrefix: options.redisPrefix } : {}),
+          ...(oidc ? { oidc } : {}),
+          ...(options.metrics ? { metrics: true } : {}),
+          ...(options.alertLog ? { alertLog: true } : {}),
+          ...(options.alertWebhook ? { alertWebhook: options.alertWebhook } : {}),
+          ...(options.alertSlack ? { alertSlack: options.alertSlack } : {}),
+          ...(stdioToken !== undefined ? { stdioToken } : {}),
         });
-        audience ??= running.url;
-        stop = () => running.close();
-        log(
-          `posture gateway: ${running.url} (audience ${audience}); evidence in ${options.postgres ? 'PostgreSQL' : options.db}`,
-        );
+      } catch (error) {
+        await stores.close();
+        throw error;
+      }
+      if (served.url === undefined) {
+        log(`posture gateway: one session over stdio; evidence in ${stores.where}`);
+      } else {
+        log(`posture gateway: ${served.url} (audience ${served.audience}); evidence in ${stores.where}`);
         log(`  a token: npx posture token issue --policy ${options.policy} --agent <agent> --user <user>`);
       }
       const shutdown = async () => {
-        await stop().catch(() => {});
-        await gateway.close();
-        await audit.close();
-        await approvals.close();
-        await inventory.close();
-        await exceptions.close();
-        await counters?.close();
+        await served.close();
+        await stores.close();
       };
       await new Promise<void>((resolve) => {
         const done = () => void shutdown().then(resolve);
