@@ -1,0 +1,181 @@
+// Inventory: the agents, servers and tools Posture has seen, each tool with its tier, access and
+// whether its definition is the one a human approved (a changed definition is a possible rug pull).
+import { ApiError } from '../api.js';
+import { chip, h, replace, table, time } from '../dom.js';
+import { escapedText } from '../escape.js';
+import { errorText, keepOnError, type PageFactory } from '../page.js';
+import { askStepUp, type StepUp } from '../stepup.js';
+import type { InventoryTool, Seen } from '../types.js';
+
+interface InventoryResponse {
+  agents: Seen[];
+  servers: Seen[];
+  tools: InventoryTool[];
+}
+
+const seenRow = (item: Seen) =>
+  h(
+    'tr',
+    null,
+    h('td', null, escapedText(item.name)),
+    h('td', null, time(item.first_seen)),
+    h('td', null, time(item.last_seen)),
+  );
+
+export const inventoryPage: PageFactory = ({ api, session, hasRole }) => {
+  const summary = h('div', { class: 'stats' });
+  const tools = h('div');
+  const agents = h('div');
+  const servers = h('div');
+  const message = h('p', { class: 'notice', role: 'status' });
+  const element = h(
+    'div',
+    { class: 'page inventory' },
+    summary,
+    h('section', { class: 'panel' }, h('h2', null, 'Tools'), message, tools),
+    h(
+      'div',
+      { class: 'grid-2' },
+      h('section', { class: 'panel' }, h('h2', null, 'Agents'), agents),
+      h('section', { class: 'panel' }, h('h2', null, 'Servers'), servers),
+    ),
+  );
+
+  const approve = async (tool: InventoryTool, button: HTMLButtonElement) => {
+    button.disabled = true;
+    message.textContent = '';
+    const send = (stepUp?: StepUp) =>
+      api.post<{ tool: InventoryTool }>('/api/inventory/approve', {
+        server: tool.server,
+        name: tool.name,
+        hash: tool.hash,
+        ...(stepUp ? { stepUp } : {}),
+      });
+    try {
+      try {
+        await send();
+      } catch (error) {
+        if (!(error instanceof ApiError && error.code === 'step_up_required')) throw error;
+        const stepUp = await askStepUp(
+          api,
+          session,
+          `Approving the definition of ${tool.server}/${tool.name}`,
+        );
+        if (!stepUp) return;
+        await send(stepUp);
+      }
+      message.textContent = `approved the definition of ${tool.server}/${tool.name}`;
+      await refresh();
+    } catch (error) {
+      message.textContent = errorText(error);
+    } finally {
+      button.disabled = false;
+    }
+  };
+
+  const toolRow = (tool: InventoryTool) => {
+    const action =
+      tool.status !== 'approved' && hasRole('admin')
+        ? h(
+            'button',
+            {
+              type: 'button',
+              class: 'small',
+              title: `approve definition ${tool.hash}`,
+              on: { click: (event) => void approve(tool, event.currentTarget as HTMLButtonElement) },
+            },
+            tool.status === 'changed' ? 'Re-approve' : 'Approve',
+          )
+        : null;
+    return h(
+      'tr',
+      { data: { tool: `${tool.server}/${tool.name}`, status: tool.status } },
+      h('td', null, escapedText(tool.server)),
+      h(
+        'td',
+        null,
+        escapedText(tool.name),
+        tool.definition.description
+          ? h('div', { class: 'muted' }, escapedText(tool.definition.description))
+          : null,
+      ),
+      h(
+        'td',
+        null,
+        tool.tier !== undefined
+          ? chip(`tier ${tool.tier}`, `tier${tool.tier}`)
+          : chip('unclassified', 'unknown'),
+        tool.in_policy === false ? chip('not in policy', 'unknown') : null,
+      ),
+      h('td', null, tool.access ? chip(tool.access, `access-${tool.access}`) : '-'),
+      h(
+        'td',
+        null,
+        chip(tool.status, `status-${tool.status}`),
+        tool.changes > 0
+          ? h('span', { class: 'muted' }, ` ${tool.changes} change${tool.changes === 1 ? '' : 's'}`)
+          : null,
+      ),
+      h('td', null, h('code', { title: tool.hash }, tool.hash.slice(0, 12))),
+      h('td', null, tool.approved_by ? [escapedText(tool.approved_by), ' ', time(tool.approved_at)] : '-'),
+      h('td', null, time(tool.last_seen)),
+      h('td', null, action),
+    );
+  };
+
+  const refresh = keepOnError(async () => {
+    const inventory = await api.get<InventoryResponse>('/api/inventory');
+    const changed = inventory.tools.filter((tool) => tool.status === 'changed').length;
+    const unapproved = inventory.tools.filter((tool) => tool.status === 'new').length;
+    replace(
+      summary,
+      h(
+        'div',
+        { class: 'stat stat-calm' },
+        h('span', { class: 'stat-value' }, String(inventory.agents.length)),
+        h('span', { class: 'stat-label' }, 'agents'),
+      ),
+      h(
+        'div',
+        { class: 'stat stat-calm' },
+        h('span', { class: 'stat-value' }, String(inventory.servers.length)),
+        h('span', { class: 'stat-label' }, 'servers'),
+      ),
+      h(
+        'div',
+        { class: 'stat stat-calm' },
+        h('span', { class: 'stat-value' }, String(inventory.tools.length)),
+        h('span', { class: 'stat-label' }, 'tools'),
+      ),
+      h(
+        'div',
+        { class: `stat ${changed > 0 ? 'stat-alarm' : 'stat-calm'}` },
+        h('span', { class: 'stat-value' }, String(changed)),
+        h('span', { class: 'stat-label' }, 'changed definitions'),
+      ),
+      h(
+        'div',
+        { class: `stat ${unapproved > 0 ? 'stat-attention' : 'stat-calm'}` },
+        h('span', { class: 'stat-value' }, String(unapproved)),
+        h('span', { class: 'stat-label' }, 'not yet approved'),
+      ),
+    );
+    replace(
+      tools,
+      table(
+        ['server', 'tool', 'tier', 'access', 'definition', 'hash', 'approved', 'last seen', ''],
+        inventory.tools.map(toolRow),
+        'no tools seen yet',
+      ),
+    );
+    replace(
+      agents,
+      table(['agent', 'first seen', 'last seen'], inventory.agents.map(seenRow), 'no agents seen yet'),
+    );
+    replace(
+      servers,
+      table(['server', 'first seen', 'last seen'], inventory.servers.map(seenRow), 'no servers seen yet'),
+    );
+  });
+  return { element, refresh };
+};
