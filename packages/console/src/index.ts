@@ -1,2 +1,23 @@
 // @posture/console: the HTTP API and web UI over Posture's evidence store; the approvals desk.
 export const CONSOLE_CLIENT_DIR = new URL('../dist/client/', import.meta.url);
+
+export {
+  CONSOLE_ROUTES,
+  SESSION_COOKIE,
+  serveConsole,
+  type ConsoleOptions,
+  type ConsoleServer,
+  type RouteAccess,
+} from './server.js';
+export {
+  DEFAULT_SCRYPT_COST,
+  ROLES,
+  createMemoryConsoleUsers,
+  openSqliteConsoleUsers,
+  type ConsoleUser,
+  type ConsoleUsers,
+  type ConsoleUsersOptions,
+  type Role,
+  type ScryptCost,
+  type WebAuthnCredential,
+} from './users.js';

@@ -1,0 +1,1230 @@
+// The console's HTTP server: the JSON API of API.md, the event stream, and the browser files.
+// Every /api route names who may call it; the dispatcher checks the session, the CSRF token, the
+// Origin and the role before any handler runs, so no handler can forget to. A store that throws
+// answers 503 `store_unavailable`; an audit event the log could not take waits in an outbox and
+// is written once the store is back, so nothing the console decided goes unrecorded.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { extname, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { groupMembership } from '@posture/core';
+import {
+  approvalEvent,
+  type ApprovalQueue,
+  type ApprovalStatus,
+  type AuditEvent,
+  type AuditFilter,
+  type AuditLog,
+  type EventKind,
+  type ExceptionStore,
+  type Inventory,
+  type Outcome,
+  type StoredEvent,
+} from '@posture/storage';
+import {
+  generateAuthenticationOptions,
+  generateRegistrationOptions,
+  verifyAuthenticationResponse,
+  verifyRegistrationResponse,
+  type AuthenticationResponseJSON,
+  type RegistrationResponseJSON,
+} from '@simplewebauthn/server';
+import { isoBase64URL } from '@simplewebauthn/server/helpers';
+import type { ConsoleUser, ConsoleUsers, Role } from './users.js';
+import { decisionsOverTime, findingsOf, loadConsolePolicy, scoresView, verifyAudit } from './views.js';
+
+export interface ConsoleOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 7400; 0 picks a free port. */
+  port?: number;
+  audit: AuditLog;
+  approvals: ApprovalQueue;
+  inventory: Inventory;
+  exceptions: ExceptionStore;
+  policy: { path: string; text: string };
+  users: ConsoleUsers;
+  now?: () => Date;
+  log?: (line: string) => void;
+  /**
+   * The origin browsers reach the console at, when it is not `http://<host>:<port>` (behind a TLS
+   * proxy: `https://posture.example.com`). Requests must come from it; WebAuthn binds to its host.
+   */
+  origin?: string;
+  sessions?: { idleMs?: number; absoluteMs?: number };
+  loginLimits?: { perUser?: number; perAddress?: number; windowMs?: number };
+  /** How often the stores are polled for the event stream (default 1000 ms). */
+  streamIntervalMs?: number;
+  /** Default: Secure unless the console is plain http on a loopback address. */
+  secureCookies?: boolean;
+}
+
+export interface ConsoleServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Who may call a route: anyone, any logged-in user, or a user with the role. */
+export type RouteAccess = 'public' | 'session' | Role;
+
+export const SESSION_COOKIE = 'posture_session';
+const DEFAULT_PORT = 7400;
+const MAX_BODY = 64 * 1024;
+const CHALLENGE_MS = 5 * 60_000;
+const STEP_UP_FAILURES = 5;
+const APPROVAL_STATUSES: readonly ApprovalStatus[] = ['pending', 'approved', 'denied', 'expired', 'consumed'];
+const KINDS: readonly EventKind[] = ['call', 'approval', 'exception', 'policy_change', 'alert', 'gap'];
+const DECISIONS = ['allow', 'deny', 'approve', 'confirm'] as const;
+const OUTCOMES: readonly Outcome[] = [
+  'allowed',
+  'denied',
+  'pending',
+  'approved',
+  'rejected',
+  'failed',
+  'timed_out',
+  'error',
+];
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.map': 'application/json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.woff2': 'font/woff2',
+  '.txt': 'text/plain; charset=utf-8',
+};
+const SECURITY_HEADERS = {
+  'content-security-policy':
+    "default-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'; object-src 'none'",
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+};
+
+/** A refusal with its HTTP status and stable code; everything else a handler throws is a store failure. */
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+interface Session {
+  id: string;
+  user: string;
+  csrf: string;
+  created: number;
+  lastSeen: number;
+  stepUpFailures: number;
+  challenges: { register?: { challenge: string; at: number }; stepUp?: { challenge: string; at: number } };
+}
+
+interface Context {
+  req: IncomingMessage;
+  res: ServerResponse;
+  now: Date;
+  remote: string;
+  params: Record<string, string>;
+  query: URLSearchParams;
+  session: Session;
+  user: ConsoleUser;
+  body(): Promise<Record<string, unknown>>;
+}
+
+interface Route {
+  method: 'GET' | 'POST';
+  path: string;
+  access: RouteAccess;
+  /** Returns the JSON body of a 200, or undefined when it wrote the response itself. */
+  handle(context: Context): Promise<unknown>;
+}
+
+type StepUpProof = { method: 'totp' | 'webauthn'; at: string };
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+function bad(message: string): HttpError {
+  return new HttpError(400, 'bad_request', message);
+}
+
+function optionalString(body: Record<string, unknown>, key: string, max = 2000): string | undefined {
+  const value = body[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string' || value.length > max)
+    throw bad(`\`${key}\` must be a string of at most ${max} characters`);
+  return value;
+}
+
+function requiredString(body: Record<string, unknown>, key: string, max = 2000): string {
+  const value = optionalString(body, key, max);
+  if (value === undefined || value === '') throw bad(`\`${key}\` is required`);
+  return value;
+}
+
+function sameText(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function cookies(req: IncomingMessage): Map<string, string> {
+  const jar = new Map<string, string>();
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const at = part.indexOf('=');
+    if (at > 0) jar.set(part.slice(0, at).trim(), part.slice(at + 1).trim());
+  }
+  return jar;
+}
+
+/** Failures in a sliding window, per key. */
+class FailureWindow {
+  private readonly failures = new Map<string, number[]>();
+  constructor(private readonly windowMs: number) {}
+  count(key: string, now: number): number {
+    const kept = (this.failures.get(key) ?? []).filter((t) => now - t < this.windowMs);
+    if (kept.length === 0) this.failures.delete(key);
+    else this.failures.set(key, kept);
+    return kept.length;
+  }
+  /** Milliseconds until the oldest failure leaves the window. */
+  retryAfter(key: string, now: number): number {
+    const oldest = this.failures.get(key)?.[0];
+    return oldest === undefined ? 0 : Math.max(0, this.windowMs - (now - oldest));
+  }
+  add(key: string, now: number): void {
+    if (this.failures.size >= 100_000) this.failures.clear();
+    const list = this.failures.get(key) ?? [];
+    list.push(now);
+    this.failures.set(key, list);
+  }
+  reset(key: string): void {
+    this.failures.delete(key);
+  }
+}
+
+function routeMatcher(path: string): (candidate: string) => Record<string, string> | undefined {
+  const parts = path.split('/');
+  return (candidate) => {
+    const given = candidate.split('/');
+    if (given.length !== parts.length) return undefined;
+    const params: Record<string, string> = {};
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
+      if (part.startsWith(':')) {
+        if (given[i] === '') return undefined;
+        try {
+          params[part.slice(1)] = decodeURIComponent(given[i]!);
+        } catch {
+          return undefined;
+        }
+      } else if (part !== given[i]) return undefined;
+    }
+    return params;
+  };
+}
+
+export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServer> {
+  const host = options.host ?? '127.0.0.1';
+  const now = options.now ?? (() => new Date());
+  const log = options.log ?? (() => {});
+  const idleMs = options.sessions?.idleMs ?? 30 * 60_000;
+  const absoluteMs = options.sessions?.absoluteMs ?? 12 * 3_600_000;
+  const perUser = options.loginLimits?.perUser ?? 5;
+  const perAddress = options.loginLimits?.perAddress ?? 20;
+  const windowMs = options.loginLimits?.windowMs ?? 15 * 60_000;
+  const policy = loadConsolePolicy(options.policy.path, options.policy.text);
+  const membership = policy.policy ? groupMembership(policy.policy) : new Map<string, Set<string>>();
+  const { audit, approvals, inventory, users } = options;
+
+  const sessions = new Map<string, Session>();
+  const userFailures = new FailureWindow(windowMs);
+  const addressFailures = new FailureWindow(windowMs);
+  const limitedNoted = new Map<string, number>();
+  const outbox: AuditEvent[] = [];
+  const streams = new Set<{ res: ServerResponse; session: Session }>();
+
+  // Known once the server listens.
+  let origins: string[] = [];
+  let hosts = new Set<string>();
+  let secure = false;
+
+  /** Appends, after anything still waiting; an event the log refuses waits in the outbox. */
+  const record = async (event: AuditEvent): Promise<StoredEvent> => {
+    await flushOutbox();
+    try {
+      return await audit.append(event);
+    } catch (error) {
+      outbox.push(event);
+      throw error;
+    }
+  };
+  const flushOutbox = async () => {
+    while (outbox.length > 0) {
+      await audit.append(outbox[0]!);
+      outbox.shift();
+    }
+  };
+
+  const loginEvent = (
+    alert: string,
+    user: string,
+    remote: string,
+    outcome: Outcome,
+    extra: Record<string, unknown> = {},
+  ): AuditEvent => ({
+    time: now().toISOString(),
+    kind: 'alert',
+    actor: { user },
+    outcome,
+    detail: { alert, remote, ...extra },
+  });
+
+  // Sessions ---------------------------------------------------------------------------------
+  const newSession = (user: string): Session => {
+    const at = now().getTime();
+    const session: Session = {
+      id: randomBytes(32).toString('base64url'),
+      user,
+      csrf: randomBytes(32).toString('base64url'),
+      created: at,
+      lastSeen: at,
+      stepUpFailures: 0,
+      challenges: {},
+    };
+    sessions.set(session.id, session);
+    return session;
+  };
+  const expired = (session: Session, at: number) =>
+    at - session.lastSeen >= idleMs || at - session.created >= absoluteMs;
+  const sessionCookie = (value: string, maxAgeSeconds?: number) =>
+    [
+      `${SESSION_COOKIE}=${value}`,
+      'HttpOnly',
+      'SameSite=Strict',
+      'Path=/',
+      ...(secure ? ['Secure'] : []),
+      ...(maxAgeSeconds !== undefined ? [`Max-Age=${maxAgeSeconds}`] : []),
+    ].join('; ');
+  const clearCookie = sessionCookie('', 0);
+
+  const factorsOf = (user: ConsoleUser) => ({ totp: user.totp, webauthn: user.webauthn > 0 });
+  const hasFactor = (user: ConsoleUser) => user.totp || user.webauthn > 0;
+
+  /** The origin this request came through: its Origin when it is one of ours, else the first. */
+  const originOf = (req: IncomingMessage) => {
+    const given = req.headers.origin;
+    return given !== undefined && origins.includes(given) ? given : origins[0]!;
+  };
+  const rpIds = () => [...new Set(origins.map((o) => new URL(o).hostname))];
+
+  // Step-up ----------------------------------------------------------------------------------
+  const verifyStepUp = async (context: Context, proof: unknown): Promise<StepUpProof> => {
+    const { session, user } = context;
+    if (!isObject(proof) || (proof.method !== 'totp' && proof.method !== 'webauthn')) {
+      throw bad("`stepUp` must be {method:'totp', code} or {method:'webauthn', response}");
+    }
+    const at = context.now;
+    let verified = false;
+    if (proof.method === 'totp') {
+      if (!user.totp)
+        throw new HttpError(403, 'no_second_factor', 'no authenticator app is enrolled for this user');
+      if (typeof proof.code !== 'string') throw bad('`stepUp.code` must be a string');
+      verified = await users.verifyTotp(user.name, proof.code.trim(), at);
+    } else {
+      const credentials = await users.credentials(user.name);
+      if (credentials.length === 0)
+        throw new HttpError(403, 'no_second_factor', 'no passkey is registered for this user');
+      const challenge = session.challenges.stepUp;
+      // Single use: whatever happens below, this challenge cannot be answered twice.
+      delete session.challenges.stepUp;
+      const response = proof.response as AuthenticationResponseJSON | undefined;
+      const credential = isObject(response) ? credentials.find((c) => c.id === response.id) : undefined;
+      if (challenge && at.getTime() - challenge.at < CHALLENGE_MS && credential && response) {
+        try {
+          const result = await verifyAuthenticationResponse({
+            response,
+            expectedChallenge: challenge.challenge,
+            expectedOrigin: origins,
+            expectedRPID: rpIds(),
+            credential: {
+              id: credential.id,
+              publicKey: isoBase64URL.toBuffer(credential.public_key),
+              counter: credential.counter,
+              transports: credential.transports as never,
+            },
+            requireUserVerification: false,
+          });
+          verified = result.verified;
+          if (verified) await users.updateCounter(credential.id, result.authenticationInfo.newCounter);
+        } catch (error) {
+          if (error instanceof HttpError) throw error;
+          verified = false;
+        }
+      }
+    }
+    if (!verified) {
+      session.stepUpFailures++;
+      await record(
+        loginEvent('console.step_up_failed', user.name, context.remote, 'denied', { method: proof.method }),
+      ).catch(() => {});
+      if (session.stepUpFailures >= STEP_UP_FAILURES) {
+        // Guessing codes ends the session: the next request needs the password again.
+        sessions.delete(session.id);
+        throw new HttpError(401, 'session_expired', 'too many failed step-up attempts; log in again', {
+          'set-cookie': clearCookie,
+        });
+      }
+      throw new HttpError(403, 'step_up_failed', 'the second factor did not verify');
+    }
+    session.stepUpFailures = 0;
+    return { method: proof.method, at: at.toISOString() };
+  };
+
+  /** Replacing a factor when one exists needs the current one, so a stolen session cannot. */
+  const guardEnrolment = async (context: Context) => {
+    if (!hasFactor(context.user)) return;
+    const body = await context.body();
+    if (body.stepUp === undefined) {
+      throw new HttpError(
+        403,
+        'step_up_required',
+        'changing a second factor needs step-up with the current one',
+      );
+    }
+    await verifyStepUp(context, body.stepUp);
+  };
+
+  // Audit paging -----------------------------------------------------------------------------
+  /** The newest `limit` events matching `filter` with seq below `before`, newest first. */
+  const latest = async (
+    filter: AuditFilter,
+    limit: number,
+    before?: number,
+    match?: (e: StoredEvent) => boolean,
+  ) => {
+    let hi = Math.min(before ?? Number.MAX_SAFE_INTEGER, await audit.size());
+    const found: StoredEvent[] = [];
+    let scanned = 0;
+    while (hi > 0 && found.length < limit && scanned < 200_000) {
+      const lo = Math.max(0, hi - 2000);
+      const page = await audit.search({ ...filter, ...(lo > 0 ? { after: lo - 1 } : {}), limit: hi - lo });
+      scanned += hi - lo;
+      const inWindow = page.filter((e) => e.seq < hi && (!match || match(e)));
+      for (let i = inWindow.length - 1; i >= 0 && found.length < limit; i--) found.push(inWindow[i]!);
+      hi = lo;
+    }
+    return {
+      events: found,
+      next: hi > 0 && found.length === limit ? found[found.length - 1]!.seq : undefined,
+    };
+  };
+
+  const auditFilter = (query: URLSearchParams): AuditFilter => {
+    const filter: AuditFilter = {};
+    for (const key of ['agent', 'user', 'tool'] as const) {
+      const value = query.get(key);
+      if (value) filter[key] = value;
+    }
+    const oneOf = <T extends string>(key: string, allowed: readonly T[]): T | undefined => {
+      const value = query.get(key);
+      if (!value) return undefined;
+      if (!(allowed as readonly string[]).includes(value))
+        throw bad(`\`${key}\` must be one of ${allowed.join(', ')}`);
+      return value as T;
+    };
+    const decision = oneOf('decision', DECISIONS);
+    if (decision) filter.decision = decision;
+    const outcome = oneOf('outcome', OUTCOMES);
+    if (outcome) filter.outcome = outcome;
+    const kind = oneOf('kind', KINDS);
+    if (kind) filter.kind = kind;
+    for (const key of ['since', 'until'] as const) {
+      const value = query.get(key);
+      if (!value) continue;
+      if (Number.isNaN(Date.parse(value))) throw bad(`\`${key}\` must be an ISO 8601 time`);
+      filter[key] = new Date(value).toISOString();
+    }
+    return filter;
+  };
+  const intParam = (query: URLSearchParams, key: string, min: number, max: number): number | undefined => {
+    const value = query.get(key);
+    if (value === null || value === '') return undefined;
+    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+      throw bad(`\`${key}\` must be a whole number from ${min} to ${max}`);
+    }
+    return Number(value);
+  };
+
+  const pendingCount = async () => (await approvals.list({ status: 'pending', limit: 1000 }, now())).length;
+
+  // Routes -----------------------------------------------------------------------------------
+  const routes: Route[] = [
+    {
+      method: 'GET',
+      path: '/api/health',
+      access: 'public',
+      async handle() {
+        await audit.size();
+        await approvals.list({ limit: 1 }, now());
+        return { ok: true };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/login',
+      access: 'public',
+      async handle(context) {
+        const body = await context.body();
+        const name = requiredString(body, 'user', 200);
+        const password = requiredString(body, 'password', 1024);
+        const at = context.now.getTime();
+        const { remote } = context;
+        const userKey = name.toLowerCase();
+        if (userFailures.count(userKey, at) >= perUser || addressFailures.count(remote, at) >= perAddress) {
+          const wait = Math.max(userFailures.retryAfter(userKey, at), addressFailures.retryAfter(remote, at));
+          // Noted at most once a minute per user and address, so knocking cannot flood the log.
+          const noteKey = `${userKey}\n${remote}`;
+          if (at - (limitedNoted.get(noteKey) ?? -Infinity) >= 60_000) {
+            if (limitedNoted.size >= 10_000) limitedNoted.clear();
+            limitedNoted.set(noteKey, at);
+            await record(loginEvent('console.login_rate_limited', name, remote, 'denied'));
+          }
+          throw new HttpError(429, 'rate_limited', 'too many failed logins; try again later', {
+            'retry-after': String(Math.max(1, Math.ceil(wait / 1000))),
+          });
+        }
+        const user = await users.verifyPassword(name, password);
+        if (!user) {
+          userFailures.add(userKey, at);
+          addressFailures.add(remote, at);
+          await record(loginEvent('console.login_failed', name, remote, 'denied'));
+          throw new HttpError(401, 'bad_credentials', 'wrong user name or password');
+        }
+        userFailures.reset(userKey);
+        // Fail closed: a login the log cannot record does not happen.
+        await flushOutbox();
+        await audit.append(loginEvent('console.login', user.name, remote, 'allowed', { roles: user.roles }));
+        // A new id at every login (never the one the browser came with: no session fixation).
+        const previous = cookies(context.req).get(SESSION_COOKIE);
+        if (previous) sessions.delete(previous);
+        const session = newSession(user.name);
+        context.res.setHeader('set-cookie', sessionCookie(session.id));
+        return { user: user.name, roles: user.roles, csrf: session.csrf, factors: factorsOf(user) };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/logout',
+      access: 'session',
+      async handle(context) {
+        sessions.delete(context.session.id);
+        context.res.setHeader('set-cookie', clearCookie);
+        return { ok: true };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/session',
+      access: 'session',
+      async handle({ session, user }) {
+        return { user: user.name, roles: user.roles, csrf: session.csrf, factors: factorsOf(user) };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/totp/enrol',
+      access: 'session',
+      async handle(context) {
+        await guardEnrolment(context);
+        return users.enrolTotp(context.user.name);
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/totp/confirm',
+      access: 'session',
+      async handle(context) {
+        const code = requiredString(await context.body(), 'code', 20).trim();
+        if (!(await users.confirmTotp(context.user.name, code, context.now))) {
+          throw new HttpError(400, 'bad_code', 'the code does not match the new authenticator');
+        }
+        const user = (await users.get(context.user.name))!;
+        return { factors: factorsOf(user) };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/webauthn/register/options',
+      access: 'session',
+      async handle(context) {
+        await guardEnrolment(context);
+        const existing = await users.credentials(context.user.name);
+        const optionsJson = await generateRegistrationOptions({
+          rpName: 'Posture console',
+          rpID: new URL(originOf(context.req)).hostname,
+          userName: context.user.name,
+          userID: createHash('sha256').update(`posture-console:${context.user.name}`).digest(),
+          attestationType: 'none',
+          excludeCredentials: existing.map((c) => ({ id: c.id, transports: c.transports })),
+          authenticatorSelection: { residentKey: 'discouraged', userVerification: 'preferred' },
+        });
+        context.session.challenges.register = { challenge: optionsJson.challenge, at: context.now.getTime() };
+        return optionsJson;
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/webauthn/register/verify',
+      access: 'session',
+      async handle(context) {
+        const body = await context.body();
+        const challenge = context.session.challenges.register;
+        delete context.session.challenges.register;
+        if (!challenge || context.now.getTime() - challenge.at >= CHALLENGE_MS) {
+          throw new HttpError(400, 'bad_registration', 'no registration in progress; ask for options again');
+        }
+        if (!isObject(body.response)) throw bad('`response` must be the registration response');
+        let result;
+        try {
+          result = await verifyRegistrationResponse({
+            response: body.response as unknown as RegistrationResponseJSON,
+            expectedChallenge: challenge.challenge,
+            expectedOrigin: origins,
+            expectedRPID: rpIds(),
+            requireUserVerification: false,
+          });
+        } catch (error) {
+          throw new HttpError(
+            400,
+            'bad_registration',
+            `the passkey did not verify: ${(error as Error).message}`,
+          );
+        }
+        if (!result.verified) throw new HttpError(400, 'bad_registration', 'the passkey did not verify');
+        const { credential } = result.registrationInfo;
+        await users.addCredential({
+          id: credential.id,
+          user: context.user.name,
+          public_key: isoBase64URL.fromBuffer(credential.publicKey),
+          counter: credential.counter,
+          transports: credential.transports ?? [],
+          created_at: context.now.toISOString(),
+        });
+        return { factors: factorsOf((await users.get(context.user.name))!) };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/webauthn/stepup/options',
+      access: 'session',
+      async handle(context) {
+        const credentials = await users.credentials(context.user.name);
+        if (credentials.length === 0)
+          throw new HttpError(403, 'no_second_factor', 'no passkey is registered for this user');
+        const optionsJson = await generateAuthenticationOptions({
+          rpID: new URL(originOf(context.req)).hostname,
+          allowCredentials: credentials.map((c) => ({ id: c.id, transports: c.transports })),
+          userVerification: 'preferred',
+        });
+        context.session.challenges.stepUp = { challenge: optionsJson.challenge, at: context.now.getTime() };
+        return optionsJson;
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/overview',
+      access: 'session',
+      async handle({ now: at }) {
+        const since = new Date(
+          Math.floor(at.getTime() / 3_600_000) * 3_600_000 - 23 * 3_600_000,
+        ).toISOString();
+        const calls = await audit.search({ kind: 'call', since, limit: 100_000 });
+        const { findings: _findings, scores } = await findingsOf(policy, { audit, inventory }, at);
+        const alerts = await latest({ kind: 'alert' }, 20, undefined, notLogin);
+        return {
+          scores: scoresView(scores),
+          ...decisionsOverTime(calls, at),
+          alerts: alerts.events,
+          pending_approvals: await pendingCount(),
+          audit_size: await audit.size(),
+        };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/inventory',
+      access: 'session',
+      async handle() {
+        const catalog = policy.compiled?.catalog;
+        const tools = (await inventory.tools()).map((tool) => {
+          const known = catalog?.get(`${tool.server}/${tool.name}`);
+          return {
+            ...tool,
+            in_policy: known !== undefined,
+            ...(known ? { tier: known.tier, access: known.access } : {}),
+          };
+        });
+        return { agents: await inventory.agents(), servers: await inventory.servers(), tools };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/inventory/approve',
+      access: 'admin',
+      async handle(context) {
+        const body = await context.body();
+        const server = requiredString(body, 'server', 500);
+        const name = requiredString(body, 'name', 500);
+        const hash = requiredString(body, 'hash', 200);
+        if (!hasFactor(context.user)) {
+          throw new HttpError(
+            403,
+            'no_second_factor',
+            'enrol a second factor before approving tool definitions',
+          );
+        }
+        if (body.stepUp === undefined) {
+          throw new HttpError(409, 'step_up_required', 'approving a tool definition needs step-up');
+        }
+        const stepUp = await verifyStepUp(context, body.stepUp);
+        await audit.size(); // the log is reachable before anything changes
+        const result = await inventory.approve(server, name, hash, context.user.name, context.now);
+        if (!result.ok) throw new HttpError(409, result.code, result.message);
+        await record({
+          time: context.now.toISOString(),
+          kind: 'policy_change',
+          actor: { user: context.user.name },
+          tool: `${server}/${name}`,
+          outcome: 'approved',
+          detail: { change: 'tool_definition_approved', server, name, hash, step_up: stepUp },
+        }).catch(() => {
+          throw new HttpError(
+            503,
+            'store_unavailable',
+            'the approval is stored; its audit event will be written when the log is back',
+          );
+        });
+        return { tool: result.tool };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/approvals',
+      access: 'session',
+      async handle({ query, now: at }) {
+        const status = query.get('status') || undefined;
+        if (status !== undefined && !APPROVAL_STATUSES.includes(status as ApprovalStatus)) {
+          throw bad(`\`status\` must be one of ${APPROVAL_STATUSES.join(', ')}`);
+        }
+        const limit = intParam(query, 'limit', 1, 1000) ?? 100;
+        return {
+          approvals: await approvals.list(
+            { ...(status ? { status: status as ApprovalStatus } : {}), limit },
+            at,
+          ),
+        };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/approvals/:id',
+      access: 'session',
+      async handle({ params, now: at }) {
+        const approval = await approvals.get(params.id!, at);
+        if (!approval) throw new HttpError(404, 'not_found', `no approval request \`${params.id}\``);
+        return { approval };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/approvals/:id/decide',
+      access: 'approver',
+      async handle(context) {
+        const { user, params, now: at } = context;
+        const body = await context.body();
+        if (typeof body.approve !== 'boolean') throw bad('`approve` must be true or false');
+        const comment = optionalString(body, 'comment');
+        if (!hasFactor(user)) {
+          throw new HttpError(
+            403,
+            'no_second_factor',
+            'enrol a second factor (authenticator app or passkey) before deciding',
+          );
+        }
+        if (!policy.policy)
+          throw new HttpError(
+            409,
+            'policy_invalid',
+            'the policy does not load; approvers and groups are unknown',
+          );
+        // The store knows only the request's own agent; the policy knows every agent identity.
+        if (Object.hasOwn(policy.policy.agents, user.name)) {
+          throw new HttpError(
+            409,
+            'self_approval',
+            `\`${user.name}\` is an agent identity and cannot decide requests`,
+          );
+        }
+        const request = await approvals.get(params.id!, at);
+        if (!request) throw new HttpError(409, 'not_found', `no approval request \`${params.id}\``);
+        let stepUp: StepUpProof | undefined;
+        if (body.stepUp !== undefined) stepUp = await verifyStepUp(context, body.stepUp);
+        else if (body.approve && request.step_up) {
+          throw new HttpError(409, 'step_up_required', 'approving this request needs step-up');
+        }
+        await audit.size(); // the log is reachable before the decision is taken
+        const result = await approvals.decide(
+          request.id,
+          {
+            approve: body.approve,
+            by: user.name,
+            byGroups: [...(membership.get(user.name) ?? [])],
+            ...(stepUp ? { stepUp } : {}),
+            ...(comment !== undefined ? { comment } : {}),
+          },
+          at,
+        );
+        if (!result.ok) throw new HttpError(409, result.code, result.message);
+        await record(approvalEvent(result.request, at)).catch(() => {
+          throw new HttpError(
+            503,
+            'store_unavailable',
+            'the decision is stored; its audit event will be written when the log is back',
+          );
+        });
+        return { approval: result.request };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/audit',
+      access: 'session',
+      async handle({ query }) {
+        const filter = auditFilter(query);
+        const limit = intParam(query, 'limit', 1, 500) ?? 100;
+        const q = query.get('q')?.toLowerCase() || undefined;
+        const match = q ? (e: StoredEvent) => JSON.stringify(e).toLowerCase().includes(q) : undefined;
+        if (query.get('order') === 'desc') {
+          return latest(filter, limit, intParam(query, 'before', 0, Number.MAX_SAFE_INTEGER), match);
+        }
+        let after = intParam(query, 'after', 0, Number.MAX_SAFE_INTEGER);
+        const events: StoredEvent[] = [];
+        // Without `q` one page; with it, pages until enough match (at most 20 pages read).
+        for (let page = 0; page < (match ? 20 : 1); page++) {
+          const batch = await audit.search({
+            ...filter,
+            ...(after !== undefined ? { after } : {}),
+            limit: match ? 500 : limit,
+          });
+          for (const event of batch)
+            if (events.length < limit && (!match || match(event))) events.push(event);
+          const last = batch[batch.length - 1];
+          if (last) after = last.seq;
+          if (batch.length < (match ? 500 : limit) || events.length >= limit) {
+            const more = batch.length === (match ? 500 : limit);
+            return {
+              events,
+              ...(more && last
+                ? { next: events.length >= limit ? events[events.length - 1]!.seq : last.seq }
+                : {}),
+            };
+          }
+        }
+        return { events, ...(after !== undefined ? { next: after } : {}) };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/audit/:seq',
+      access: 'session',
+      async handle({ params }) {
+        const seq = params.seq!;
+        if (!/^\d+$/.test(seq)) throw bad('`seq` must be a whole number');
+        const [event] = await audit.read(Number(seq), Number(seq) + 1);
+        if (!event) throw new HttpError(404, 'not_found', `no audit event \`${seq}\``);
+        return { event };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/audit/verify',
+      access: 'session',
+      async handle() {
+        return verifyAudit(audit);
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/alerts',
+      access: 'session',
+      async handle() {
+        return { alerts: (await latest({ kind: 'alert' }, 200, undefined, notLogin)).events };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/findings',
+      access: 'session',
+      async handle({ now: at }) {
+        const { findings, scores } = await findingsOf(policy, { audit, inventory }, at);
+        return { findings, scores: scoresView(scores) };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/policy',
+      access: 'session',
+      async handle() {
+        return {
+          path: policy.path,
+          text: policy.text,
+          problems: policy.problems.map((p) => ({
+            code: p.code,
+            message: p.message,
+            line: p.line,
+            column: p.column,
+            severity: p.severity,
+            ...(p.hint ? { hint: p.hint } : {}),
+          })),
+        };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/stream',
+      access: 'session',
+      async handle({ res, session }) {
+        res.writeHead(200, {
+          ...SECURITY_HEADERS,
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-store',
+          connection: 'keep-alive',
+        });
+        res.write('retry: 2000\n\n');
+        const stream = { res, session };
+        streams.add(stream);
+        res.on('close', () => streams.delete(stream));
+        if (snapshot) send(stream, 'change', snapshot);
+        else if (unavailable) send(stream, 'unavailable', { code: 'store_unavailable' });
+        return undefined;
+      },
+    },
+  ];
+  const listed = (r: { method: string; path: string; access: string }) => `${r.method} ${r.path} ${r.access}`;
+  if (routes.map(listed).join('\n') !== CONSOLE_ROUTES.map(listed).join('\n')) {
+    throw new Error('CONSOLE_ROUTES does not list the routes the console serves');
+  }
+  const matchers = routes.map((route) => ({ route, match: routeMatcher(route.path) }));
+
+  // The event stream: one poll of the stores for every open stream.
+  let snapshot: { audit_size: number; pending_approvals: number } | undefined;
+  let unavailable = false;
+  const send = (stream: { res: ServerResponse }, event: string, data: unknown) =>
+    stream.res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  let polling = false;
+  const poll = async () => {
+    if (polling) return;
+    polling = true;
+    try {
+      const at = now().getTime();
+      for (const [id, session] of sessions) if (expired(session, at)) sessions.delete(id);
+      for (const stream of streams) {
+        if (!sessions.has(stream.session.id)) {
+          send(stream, 'expired', { code: 'session_expired' });
+          stream.res.end();
+          streams.delete(stream);
+        }
+      }
+      try {
+        await flushOutbox();
+        const next = { audit_size: await audit.size(), pending_approvals: await pendingCount() };
+        const changed =
+          unavailable ||
+          !snapshot ||
+          snapshot.audit_size !== next.audit_size ||
+          snapshot.pending_approvals !== next.pending_approvals;
+        snapshot = next;
+        unavailable = false;
+        if (changed) for (const stream of streams) send(stream, 'change', next);
+      } catch (error) {
+        if (!unavailable) {
+          log(`console: the store is unavailable: ${(error as Error).message}`);
+          for (const stream of streams) send(stream, 'unavailable', { code: 'store_unavailable' });
+        }
+        unavailable = true;
+        snapshot = undefined;
+      }
+    } finally {
+      polling = false;
+    }
+  };
+  const poller = setInterval(() => void poll(), options.streamIntervalMs ?? 1000);
+  poller.unref();
+  const heartbeat = setInterval(() => {
+    for (const stream of streams) stream.res.write(': keep-alive\n\n');
+  }, 15_000);
+  heartbeat.unref();
+
+  // Dispatch ---------------------------------------------------------------------------------
+  const sendJson = (
+    res: ServerResponse,
+    status: number,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ) => {
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    res.writeHead(status, {
+      ...SECURITY_HEADERS,
+      'content-type': 'application/json; charset=utf-8',
+      'cache-control': 'no-store',
+      ...headers,
+    });
+    res.end(JSON.stringify(body));
+  };
+  const sendError = (res: ServerResponse, error: HttpError) =>
+    sendJson(res, error.status, { error: { code: error.code, message: error.message } }, error.headers);
+
+  const readBody = async (req: IncomingMessage): Promise<Record<string, unknown>> => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_BODY)
+        throw new HttpError(413, 'payload_too_large', `the body is larger than ${MAX_BODY} bytes`);
+      chunks.push(chunk as Buffer);
+    }
+    const text = Buffer.concat(chunks).toString('utf8');
+    if (text.trim() === '') return {};
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw bad('the body is not JSON');
+    }
+    if (!isObject(parsed)) throw bad('the body must be a JSON object');
+    return parsed;
+  };
+
+  const authenticate = (req: IncomingMessage, at: number): Session => {
+    const id = cookies(req).get(SESSION_COOKIE);
+    if (!id) throw new HttpError(401, 'unauthenticated', 'log in first');
+    const session = sessions.get(id);
+    if (!session || expired(session, at)) {
+      if (session) sessions.delete(id);
+      throw new HttpError(401, 'session_expired', 'the session has expired; log in again', {
+        'set-cookie': clearCookie,
+      });
+    }
+    return session;
+  };
+
+  const handleApi = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
+    const candidates = matchers.filter(({ match }) => match(url.pathname));
+    if (candidates.length === 0) throw new HttpError(404, 'not_found', `no API \`${url.pathname}\``);
+    const found = candidates.find(({ route }) => route.method === req.method);
+    if (!found) {
+      throw new HttpError(
+        405,
+        'method_not_allowed',
+        `\`${req.method}\` is not allowed on \`${url.pathname}\``,
+        {
+          allow: candidates.map(({ route }) => route.method).join(', '),
+        },
+      );
+    }
+    const { route } = found;
+    const params = found.match(url.pathname)!;
+    const unsafe = req.method !== 'GET';
+    if (unsafe) {
+      const origin = req.headers.origin;
+      if (origin !== undefined && !origins.includes(origin)) {
+        throw new HttpError(403, 'csrf', `requests from \`${origin}\` are not accepted`);
+      }
+      if (req.headers['sec-fetch-site'] === 'cross-site')
+        throw new HttpError(403, 'csrf', 'cross-site request');
+    }
+    const at = now();
+    let bodyRead: Promise<Record<string, unknown>> | undefined;
+    const partial = {
+      req,
+      res,
+      now: at,
+      remote: req.socket.remoteAddress ?? 'unknown',
+      params,
+      query: url.searchParams,
+      body: () => (bodyRead ??= readBody(req)),
+    };
+    let session: Session | undefined;
+    let user: ConsoleUser | undefined;
+    if (route.access !== 'public') {
+      session = authenticate(req, at.getTime());
+      if (unsafe) {
+        const token = req.headers['x-csrf-token'];
+        if (typeof token !== 'string' || !sameText(token, session.csrf)) {
+          throw new HttpError(403, 'csrf', 'missing or wrong CSRF token');
+        }
+      }
+      user = await users.get(session.user);
+      if (!user) {
+        sessions.delete(session.id);
+        throw new HttpError(401, 'session_expired', 'this user no longer exists', {
+          'set-cookie': clearCookie,
+        });
+      }
+      if (route.access !== 'session' && !user.roles.includes(route.access)) {
+        throw new HttpError(403, 'forbidden', `this needs the \`${route.access}\` role`);
+      }
+      session.lastSeen = at.getTime();
+    }
+    const result = await route.handle({ ...partial, session: session!, user: user! });
+    if (result !== undefined) sendJson(res, 200, result);
+  };
+
+  const staticDir = fileURLToPath(new URL('../client/static/', import.meta.url));
+  const clientDir = fileURLToPath(new URL('../dist/client/', import.meta.url));
+  const serveFile = async (res: ServerResponse, root: string, relative: string) => {
+    const file = resolve(root, `.${relative}`);
+    if (!file.startsWith(root.endsWith(sep) ? root : root + sep)) return false;
+    try {
+      if (!(await stat(file)).isFile()) return false;
+      const content = await readFile(file);
+      res.writeHead(200, {
+        ...SECURITY_HEADERS,
+        'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
+        'cache-control': 'no-cache',
+      });
+      res.end(content);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const handleStatic = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      return sendError(res, new HttpError(405, 'method_not_allowed', 'only GET'));
+    }
+    let path: string;
+    try {
+      path = decodeURIComponent(url.pathname);
+    } catch {
+      return sendError(res, bad('bad path'));
+    }
+    if (path.includes('\0')) return sendError(res, bad('bad path'));
+    if (path.startsWith('/app/')) {
+      if (await serveFile(res, clientDir, path.slice('/app'.length))) return;
+      return sendError(res, new HttpError(404, 'not_found', 'no such file'));
+    }
+    if (path.startsWith('/static/')) {
+      if (await serveFile(res, staticDir, path.slice('/static'.length))) return;
+      return sendError(res, new HttpError(404, 'not_found', 'no such file'));
+    }
+    if (await serveFile(res, staticDir, '/index.html')) return;
+    sendError(res, new HttpError(503, 'ui_not_built', 'the console UI is not built (npm run build)'));
+  };
+
+  const server = createServer((req, res) => {
+    const respond = async () => {
+      // A name that rebinds to loopback must not reach a loopback console (DNS rebinding).
+      if (hosts.size > 0 && !hosts.has((req.headers.host ?? '').toLowerCase())) {
+        throw new HttpError(421, 'bad_host', 'this console is not served under that host name');
+      }
+      const url = new URL(req.url ?? '/', 'http://console.invalid');
+      if (url.pathname === '/api' || url.pathname.startsWith('/api/')) await handleApi(req, res, url);
+      else await handleStatic(req, res, url);
+    };
+    respond().catch((error: unknown) => {
+      if (error instanceof HttpError) return sendError(res, error);
+      log(`console: ${req.method} ${req.url}: ${(error as Error)?.message ?? String(error)}`);
+      sendError(
+        res,
+        new HttpError(503, 'store_unavailable', 'the evidence store is unavailable; nothing was changed'),
+      );
+    });
+  });
+  server.on('clientError', (_error, socket) => socket.destroy());
+
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? DEFAULT_PORT, host, () => {
+      server.off('error', reject);
+      resolveListen();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  const url = `http://${urlHost}:${port}`;
+  const loopback = LOOPBACK.test(host);
+  origins = options.origin !== undefined ? [new URL(options.origin).origin] : [url];
+  if (loopback && options.origin === undefined) {
+    // The same console under its loopback names (passkeys need `localhost`: an IP is no RP ID).
+    origins = [
+      ...new Set([url, `http://localhost:${port}`, `http://127.0.0.1:${port}`, `http://[::1]:${port}`]),
+    ];
+    hosts = new Set(origins.map((o) => new URL(o).host));
+  }
+  secure = options.secureCookies ?? !(loopback && origins[0]!.startsWith('http:'));
+  void poll();
+
+  return {
+    url: options.origin !== undefined ? origins[0]! : url,
+    async close() {
+      clearInterval(poller);
+      clearInterval(heartbeat);
+      for (const stream of streams) stream.res.end();
+      streams.clear();
+      await new Promise<void>((done) => {
+        server.close(() => done());
+        server.closeAllConnections();
+      });
+      await flushOutbox().catch(() => log(`console: ${outbox.length} audit event(s) could not be written`));
+    },
+  };
+
+  function notLogin(event: StoredEvent) {
+    return event.detail?.alert !== 'console.login';
+  }
+}
+
+/** Every API route and who may call it (for tests and API.md). */
+export const CONSOLE_ROUTES: ReadonlyArray<{ method: 'GET' | 'POST'; path: string; access: RouteAccess }> = [
+  { method: 'GET', path: '/api/health', access: 'public' },
+  { method: 'POST', path: '/api/login', access: 'public' },
+  { method: 'POST', path: '/api/logout', access: 'session' },
+  { method: 'GET', path: '/api/session', access: 'session' },
+  { method: 'POST', path: '/api/totp/enrol', access: 'session' },
+  { method: 'POST', path: '/api/totp/confirm', access: 'session' },
+  { method: 'POST', path: '/api/webauthn/register/options', access: 'session' },
+  { method: 'POST', path: '/api/webauthn/register/verify', access: 'session' },
+  { method: 'POST', path: '/api/webauthn/stepup/options', access: 'session' },
+  { method: 'GET', path: '/api/overview', access: 'session' },
+  { method: 'GET', path: '/api/inventory', access: 'session' },
+  { method: 'POST', path: '/api/inventory/approve', access: 'admin' },
+  { method: 'GET', path: '/api/approvals', access: 'session' },
+  { method: 'GET', path: '/api/approvals/:id', access: 'session' },
+  { method: 'POST', path: '/api/approvals/:id/decide', access: 'approver' },
+  { method: 'GET', path: '/api/audit', access: 'session' },
+  { method: 'GET', path: '/api/audit/:seq', access: 'session' },
+  { method: 'POST', path: '/api/audit/verify', access: 'session' },
+  { method: 'GET', path: '/api/alerts', access: 'session' },
+  { method: 'GET', path: '/api/findings', access: 'session' },
+  { method: 'GET', path: '/api/policy', access: 'session' },
+  { method: 'GET', path: '/api/stream', access: 'session' },
+];
