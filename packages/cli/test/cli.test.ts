@@ -279,10 +279,11 @@ describe('posture eval', () => {
   });
 });
 
-describe('posture start', () => {
+describe('posture demo explain', () => {
   it('decides the scripted support session', async () => {
     const { code, out } = await run([
-      'start',
+      'demo',
+      'explain',
       '--policy',
       support,
       '--requests',
