@@ -254,7 +254,7 @@ function readOutcome(result: Awaited<ReturnType<Client['callTool']>>): Outcome {
       | undefined
   )?.posture;
   // The reason that raised or denied the call, not the grant that allowed it first.
-  const reason = meta?.reasons?.filter((r) => r.code !== 'grant.allow').at(-1) ?? meta?.reasons?.[0];
+  const reason = meta?.reasons?.find((r) => r.code !== 'grant.allow') ?? meta?.reasons?.[0];
   if (meta?.approval_id) {
     return {
       verdict: 'approve',

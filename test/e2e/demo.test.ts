@@ -1,0 +1,193 @@
+// `posture demo agent` against `posture start`, both as child processes: every control the script
+// meets leaves its evidence in the SQLite store (a denied write, a pending approval, a loop
+// denial, redactions, a changed tool and its alert, an anomaly alert), and an approval given
+// while the agent waits lets the refund through.
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  openSqliteApprovalQueue,
+  openSqliteAuditLog,
+  openSqliteInventory,
+  type StoredEvent,
+} from '@posture/storage';
+import { BIN, startPosture, type StartedPosture } from './support/posture-start.js';
+
+const run = promisify(execFile);
+
+describe('posture demo agent', () => {
+  let posture: StartedPosture;
+  let out: string;
+  let waited: string;
+  let events: StoredEvent[];
+  let firstSession: string | undefined;
+
+  beforeAll(async () => {
+    posture = await startPosture();
+    ({ stdout: out } = await run('node', [BIN, 'demo', 'agent'], { cwd: posture.dir, encoding: 'utf8' }));
+    waited = await runWaitingForApproval(posture);
+    // Alerts are recorded in the background; the stop waits for the gateway to close.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await posture.stop()).toBe(0);
+    const audit = await openSqliteAuditLog({ path: posture.db });
+    events = await audit.read(0, await audit.size());
+    await audit.close();
+    firstSession = events.find((e) => e.kind === 'call')?.session;
+  }, 60_000);
+
+  afterAll(async () => {
+    await posture?.cleanup();
+  });
+
+  /** The calls of the first run (one MCP session). */
+  const calls = (tool: string) =>
+    events.filter((e) => e.kind === 'call' && e.tool === `northwind/${tool}` && e.session === firstSession);
+  const codes = (event: StoredEvent) => (event.reasons ?? []).map((reason) => reason.code);
+  const alerts = (name: string) => events.filter((e) => e.kind === 'alert' && e.detail?.alert === name);
+
+  it('tells what it does and what Posture decided, step by step, as the script expects', () => {
+    for (const step of [
+      '1. Reads are allowed',
+      '2. A write outside the allowlist is denied',
+      '3. A refund is tier 3',
+      '4. A loop is stopped',
+      '5. A rug pull',
+      '6. Redaction',
+      '7. An anomaly',
+    ]) {
+      expect(out).toContain(step);
+    }
+    expect(out).toContain('DENY  grant.access');
+    expect(out).toContain('DENY  loop.repeat');
+    expect(out).toContain('DENY  tool.definition_changed');
+    expect(out).toMatch(/APPROVE {2}tier\.approval: pending approval [\w-]+/);
+    expect(out).toContain('npx posture approvals approve');
+    expect(out).toContain(`${posture.consoleUrl}/approvals/`);
+    expect(out).toContain('"value": "[REDACTED:stripe_key]"');
+    expect(out).not.toMatch(/expected (allow|deny|approve)/);
+  });
+
+  it('with --wait-for-approval, runs the refund once an approver approves it', () => {
+    expect(waited).toMatch(/issue_refund \{"order_id":"NW-5002","amount":164,"currency":"USD"\}\n\s+→ ALLOW/);
+    expect(waited).toContain('get_shipment is disabled already');
+    const refunds = events.filter(
+      (e) => e.kind === 'call' && e.tool === 'northwind/issue_refund' && e.session !== firstSession,
+    );
+    expect(refunds.map((e) => e.outcome)).toEqual(['denied', 'pending', 'allowed']);
+    expect(refunds[2]!.approval_id).toBe(refunds[1]!.approval_id);
+    expect(events.some((e) => e.kind === 'approval' && e.approval_id === refunds[1]!.approval_id)).toBe(true);
+  });
+
+  it('records allowed reads and the allowlisted write', () => {
+    expect(calls('list_orders').map((e) => e.decision)).toEqual(['allow']);
+    expect(calls('add_note')[0]).toMatchObject({ decision: 'allow', outcome: 'allowed', tier: 2 });
+  });
+
+  it('denies the write outside the allowlist and the refund over the grant’s limit', () => {
+    const denied = calls('update_customer');
+    expect(denied.length).toBe(9);
+    expect(denied.every((e) => e.decision === 'deny' && codes(e).includes('grant.access'))).toBe(true);
+    const overLimit = calls('issue_refund').find((e) => e.decision === 'deny');
+    expect(codes(overLimit!)).toContain('constraint.failed');
+  });
+
+  it('queues the refund for an approver in the group the policy names', async () => {
+    const pending = calls('issue_refund').find((e) => e.outcome === 'pending');
+    expect(pending?.approval_id).toBeDefined();
+    const queue = openSqliteApprovalQueue(posture.db);
+    try {
+      const request = await queue.get(pending!.approval_id!, new Date());
+      expect(request).toMatchObject({
+        status: 'pending',
+        tool: 'northwind/issue_refund',
+        agent: 'support-agent',
+        user: 'sam',
+        approvers: ['group:approvers'],
+      });
+    } finally {
+      await queue.close();
+    }
+  });
+
+  it('stops the loop on its fourth identical call', () => {
+    const loop = calls('get_order').filter((e) => JSON.stringify(e.args) === '{"order_id":"NW-5003"}');
+    expect(loop.map((e) => e.decision)).toEqual(['allow', 'allow', 'allow', 'deny']);
+    expect(codes(loop[3]!)).toContain('loop.repeat');
+  });
+
+  it('redacts the credential and the personal data from results, and says what it removed', () => {
+    const removed = (tool: string) =>
+      (calls(tool)[0]?.detail?.result_redactions as Array<{ class: string }> | undefined)?.map(
+        (r) => r.class,
+      );
+    expect(removed('get_config')).toContain('stripe_key');
+    expect(removed('get_customer')).toEqual(expect.arrayContaining(['email', 'phone']));
+  });
+
+  it('disables the tool whose definition changed, marks it changed in the inventory, and alerts', async () => {
+    const shipment = calls('get_shipment');
+    expect(shipment.map((e) => e.decision)).toEqual(['allow', 'deny']);
+    expect(codes(shipment[1]!)).toContain('tool.definition_changed');
+    const inventory = openSqliteInventory(posture.db);
+    try {
+      const tool = await inventory.tool('northwind', 'get_shipment');
+      expect(tool?.status).toBe('changed');
+      expect(tool?.hash).not.toBe(tool?.approved_hash);
+      expect((await inventory.tool('northwind', 'get_order'))?.status).toBe('approved');
+    } finally {
+      await inventory.close();
+    }
+    expect(alerts('tool.definition_changed')).toHaveLength(1);
+    expect(alerts('tool.definition_changed')[0]).toMatchObject({ tool: 'northwind/get_shipment' });
+  });
+
+  it('raises an anomaly alert on the burst of denied calls, by the policy’s thresholds', () => {
+    const anomaly = alerts('anomaly.denials');
+    expect(anomaly[0]).toMatchObject({
+      actor: { agent: 'support-agent' },
+      tool: 'northwind/update_customer',
+    });
+    expect(anomaly[0]!.detail).toMatchObject({ threshold: 0.6 });
+  });
+});
+
+/**
+ * A second run with --wait-for-approval: the refund waits while Dana approves it from the CLI (the
+ * console does the same through its API), then runs. Returns that run's output.
+ */
+async function runWaitingForApproval(posture: StartedPosture): Promise<string> {
+  const agent = spawn('node', [BIN, 'demo', 'agent', '--wait-for-approval'], {
+    cwd: posture.dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  agent.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const exited = new Promise<number | null>((r) => agent.once('exit', r));
+  const queue = openSqliteApprovalQueue(posture.db);
+  const before = new Set((await queue.list({ status: 'pending' }, new Date())).map((r) => r.id));
+  let id: string | undefined;
+  try {
+    for (let i = 0; i < 150 && !id; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      id = (await queue.list({ status: 'pending' }, new Date())).find(
+        (r) => r.tool === 'northwind/issue_refund' && !before.has(r.id),
+      )?.id;
+    }
+  } finally {
+    await queue.close();
+  }
+  if (!id) throw new Error(`the waiting refund was never queued: ${out}`);
+  await run(
+    'node',
+    [BIN, 'approvals', 'approve', id, '--as', 'dana', '--db', posture.db, '--policy', policyOf(posture)],
+    { cwd: posture.dir },
+  );
+  const code = await exited;
+  if (code !== 0) throw new Error(`the waiting run exited ${code}: ${out}`);
+  return out;
+}
+
+/** The policy `posture start` ran with, as it printed it (relative to its folder). */
+function policyOf(posture: StartedPosture): string {
+  return /policy (\S+), evidence/.exec(posture.stdout)![1]!;
+}
