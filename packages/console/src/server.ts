@@ -151,6 +151,13 @@ interface Route {
   handle(context: Context): Promise<unknown>;
 }
 
+interface Stream {
+  res: ServerResponse;
+  session: Session;
+  /** The last event sent, so that each stream hears of a change once. */
+  last?: string;
+}
+
 type StepUpProof = { method: 'totp' | 'webauthn'; at: string };
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
@@ -256,7 +263,7 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
   const addressFailures = new FailureWindow(windowMs);
   const limitedNoted = new Map<string, number>();
   const outbox: AuditEvent[] = [];
-  const streams = new Set<{ res: ServerResponse; session: Session }>();
+  const streams = new Set<Stream>();
 
   // Known once the server listens.
   let origins: string[] = [];
@@ -420,18 +427,21 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
     let hi = Math.min(before ?? Number.MAX_SAFE_INTEGER, await audit.size());
     const found: StoredEvent[] = [];
     let scanned = 0;
+    let left = false;
     while (hi > 0 && found.length < limit && scanned < 200_000) {
       const lo = Math.max(0, hi - 2000);
       const page = await audit.search({ ...filter, ...(lo > 0 ? { after: lo - 1 } : {}), limit: hi - lo });
       scanned += hi - lo;
       const inWindow = page.filter((e) => e.seq < hi && (!match || match(e)));
-      for (let i = inWindow.length - 1; i >= 0 && found.length < limit; i--) found.push(inWindow[i]!);
+      let i = inWindow.length - 1;
+      for (; i >= 0 && found.length < limit; i--) found.push(inWindow[i]!);
+      left = i >= 0;
       hi = lo;
     }
-    return {
-      events: found,
-      next: hi > 0 && found.length === limit ? found[found.length - 1]!.seq : undefined,
-    };
+    // `next` is the `before` of the following page: the last event returned, or where the scan stopped.
+    const last = found[found.length - 1];
+    const next = left || (hi > 0 && found.length === limit) ? last!.seq : hi > 0 ? hi : undefined;
+    return { events: found, ...(next !== undefined ? { next } : {}) };
   };
 
   const auditFilter = (query: URLSearchParams): AuditFilter => {
@@ -916,11 +926,10 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
           connection: 'keep-alive',
         });
         res.write('retry: 2000\n\n');
-        const stream = { res, session };
+        const stream: Stream = { res, session };
         streams.add(stream);
         res.on('close', () => streams.delete(stream));
-        if (snapshot) send(stream, 'change', snapshot);
-        else if (unavailable) send(stream, 'unavailable', { code: 'store_unavailable' });
+        await publishCurrent([stream]);
         return undefined;
       },
     },
@@ -931,11 +940,30 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
   }
   const matchers = routes.map((route) => ({ route, match: routeMatcher(route.path) }));
 
-  // The event stream: one poll of the stores for every open stream.
-  let snapshot: { audit_size: number; pending_approvals: number } | undefined;
+  // The event stream: one poll of the stores for every open stream; each stream is sent what
+  // changed since what it was last sent.
+  const publish = (stream: Stream, event: 'change' | 'unavailable', data: unknown) => {
+    const text = JSON.stringify(data);
+    const key = `${event} ${text}`;
+    if (stream.last === key) return;
+    stream.last = key;
+    stream.res.write(`event: ${event}\ndata: ${text}\n\n`);
+  };
+  const current = async () => ({ audit_size: await audit.size(), pending_approvals: await pendingCount() });
+  const publishCurrent = async (targets: Iterable<Stream>) => {
+    try {
+      await flushOutbox();
+      const next = await current();
+      if (unavailable) log('console: the store is back');
+      unavailable = false;
+      for (const stream of targets) publish(stream, 'change', next);
+    } catch (error) {
+      if (!unavailable) log(`console: the store is unavailable: ${(error as Error).message}`);
+      unavailable = true;
+      for (const stream of targets) publish(stream, 'unavailable', { code: 'store_unavailable' });
+    }
+  };
   let unavailable = false;
-  const send = (stream: { res: ServerResponse }, event: string, data: unknown) =>
-    stream.res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   let polling = false;
   const poll = async () => {
     if (polling) return;
@@ -945,30 +973,11 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
       for (const [id, session] of sessions) if (expired(session, at)) sessions.delete(id);
       for (const stream of streams) {
         if (!sessions.has(stream.session.id)) {
-          send(stream, 'expired', { code: 'session_expired' });
-          stream.res.end();
+          stream.res.end(`event: expired\ndata: ${JSON.stringify({ code: 'session_expired' })}\n\n`);
           streams.delete(stream);
         }
       }
-      try {
-        await flushOutbox();
-        const next = { audit_size: await audit.size(), pending_approvals: await pendingCount() };
-        const changed =
-          unavailable ||
-          !snapshot ||
-          snapshot.audit_size !== next.audit_size ||
-          snapshot.pending_approvals !== next.pending_approvals;
-        snapshot = next;
-        unavailable = false;
-        if (changed) for (const stream of streams) send(stream, 'change', next);
-      } catch (error) {
-        if (!unavailable) {
-          log(`console: the store is unavailable: ${(error as Error).message}`);
-          for (const stream of streams) send(stream, 'unavailable', { code: 'store_unavailable' });
-        }
-        unavailable = true;
-        snapshot = undefined;
-      }
+      await publishCurrent(streams);
     } finally {
       polling = false;
     }

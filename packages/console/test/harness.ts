@@ -48,7 +48,7 @@ export const PASSWORD = 'correct horse battery';
 export const TEST_COST = { N: 2 ** 10, r: 8, p: 1 };
 
 /** A store whose backing object can be swapped: a test closes the real one and opens another. */
-export function switchable<T extends object>(initial: T): { store: T; use(next: T): void } {
+export function switchable<T extends object>(initial: T): { store: T; use(next: T): void; current(): T } {
   let target = initial;
   const store = new Proxy(initial, {
     get(_unused, key) {
@@ -56,7 +56,7 @@ export function switchable<T extends object>(initial: T): { store: T; use(next: 
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },
   });
-  return { store, use: (next) => (target = next) };
+  return { store, use: (next) => (target = next), current: () => target };
 }
 
 export interface Harness {
@@ -71,8 +71,8 @@ export interface Harness {
   exceptions: ExceptionStore;
   users: ConsoleUsers;
   /** The switchable wrappers the console holds. */
-  auditSwitch: { use(next: AuditLog): void };
-  approvalsSwitch: { use(next: ApprovalQueue): void };
+  auditSwitch: { use(next: AuditLog): void; current(): AuditLog };
+  approvalsSwitch: { use(next: ApprovalQueue): void; current(): ApprovalQueue };
   totpSecrets: Map<string, string>;
   /** A TOTP code for the user, at the clock's time (advance 30 s between uses: each step is accepted once). */
   code(user: string): string;
