@@ -45,7 +45,12 @@ export function markedText(text: string): HTMLSpanElement {
 
 /** Indented JSON with hidden characters marked (JSON already escapes backslashes and C0 controls). */
 export function escapedJson(value: unknown): HTMLPreElement {
-  return h('pre', { class: 'exact json' }, withHiddenMarked(JSON.stringify(value, null, 2) ?? 'undefined'));
+  const lines = (JSON.stringify(value, null, 2) ?? 'undefined').split('\n');
+  return h(
+    'pre',
+    { class: 'exact json' },
+    lines.map((line, index) => [index > 0 ? '\n' : null, withHiddenMarked(line)]),
+  );
 }
 
 /** Whether a text holds anything `escapedText` would mark. */

@@ -14,7 +14,6 @@ export function askStepUp(api: Api, session: Session, action: string): Promise<S
       name: 'code',
       inputmode: 'numeric',
       autocomplete: 'one-time-code',
-      pattern: '[0-9]{6}',
       maxlength: 6,
       placeholder: '123456',
       'aria-label': 'authenticator code',
@@ -41,6 +40,8 @@ export function askStepUp(api: Api, session: Session, action: string): Promise<S
       'form',
       {
         class: 'stepup-totp',
+        // Checked below, with a message that says what is wrong.
+        novalidate: true,
         on: {
           submit: (event) => {
             event.preventDefault();

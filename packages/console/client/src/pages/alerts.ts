@@ -4,7 +4,7 @@ import { escapedText } from '../escape.js';
 import { keepOnError, type PageFactory } from '../page.js';
 import type { StoredEvent } from '../types.js';
 
-export const ALERT_HEADERS = ['time', 'alert', 'agent', 'tool', 'what happened', 'seq'] as const;
+export const ALERT_HEADERS = ['time', 'alert', 'agent or user', 'tool', 'what happened', 'seq'] as const;
 
 function alertName(event: StoredEvent): string {
   const name = event.detail?.alert;
@@ -14,7 +14,14 @@ function alertName(event: StoredEvent): string {
 function alertMessage(event: StoredEvent): string {
   const message = event.detail?.message;
   if (typeof message === 'string') return message;
-  return (event.reasons ?? []).map((reason) => reason.message).join('; ') || '-';
+  const reasons = (event.reasons ?? []).map((reason) => reason.message).join('; ');
+  if (reasons) return reasons;
+  // Console sign-in alerts carry who and from where.
+  const remote = event.detail?.remote;
+  const who = [event.actor.user, typeof remote === 'string' ? `from ${remote}` : undefined, event.outcome]
+    .filter((part) => part !== undefined)
+    .join(' ');
+  return who || '-';
 }
 
 export function alertRow(event: StoredEvent): HTMLTableRowElement {
@@ -23,9 +30,9 @@ export function alertRow(event: StoredEvent): HTMLTableRowElement {
     { data: { seq: String(event.seq) } },
     h('td', null, time(event.time)),
     h('td', null, chip(alertName(event), 'alert')),
-    h('td', null, event.actor.agent ? escapedText(event.actor.agent) : '-'),
+    h('td', null, escapedText(event.actor.agent ?? event.actor.user ?? '-')),
     h('td', null, event.tool ? escapedText(event.tool) : '-'),
-    h('td', null, escapedText(alertMessage(event))),
+    h('td', { class: 'text' }, escapedText(alertMessage(event))),
     h('td', { class: 'num' }, h('a', { href: `/audit/${event.seq}`, class: 'seq-link' }, `#${event.seq}`)),
   );
 }

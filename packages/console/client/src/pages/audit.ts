@@ -5,7 +5,7 @@ import { escapedJson, escapedText } from '../escape.js';
 import { errorText, keepOnError, type PageFactory } from '../page.js';
 import type { StoredEvent, VerifyResult } from '../types.js';
 
-const PAGE_SIZE = 50;
+const PAGE_SIZE = 25;
 const FILTERS = ['agent', 'user', 'tool', 'decision', 'outcome', 'kind', 'since', 'until', 'q'] as const;
 type FilterName = (typeof FILTERS)[number];
 const CHOICES: Partial<Record<FilterName, readonly string[]>> = {
@@ -28,7 +28,7 @@ const LABELS: Record<FilterName, string> = {
 export const auditPage: PageFactory = ({ api }) => {
   const params = new URLSearchParams(location.search);
   let applied: Partial<Record<FilterName, string>> = {};
-  /** The `after` cursor of each page shown so far; the last one is the current page's. */
+  /** Newest first: the `before` cursor of each page shown so far; the last one is the current page's. */
   let cursors: Array<number | undefined> = [undefined];
   let next: number | undefined;
   const linkedText = location.pathname.split('/')[2] ?? params.get('seq');
@@ -228,10 +228,11 @@ export const auditPage: PageFactory = ({ api }) => {
     h('button', { type: 'button', disabled: !enabled, on: { click: go } }, label);
 
   const refresh = keepOnError(async () => {
-    const after = cursors[cursors.length - 1];
+    const before = cursors[cursors.length - 1];
     const response = await api.get<{ events: StoredEvent[]; next?: number | null }>('/api/audit', {
       ...applied,
-      after,
+      order: 'desc',
+      before,
       limit: PAGE_SIZE,
     });
     next = response.next ?? undefined;
@@ -245,12 +246,12 @@ export const auditPage: PageFactory = ({ api }) => {
     );
     replace(
       pager,
-      pageButton('‹ Previous', cursors.length > 1, () => {
+      pageButton('‹ Newer', cursors.length > 1, () => {
         cursors.pop();
         void refresh();
       }),
       h('span', { class: 'muted' }, `page ${cursors.length}`),
-      pageButton('Next ›', next !== undefined, () => {
+      pageButton('Older ›', next !== undefined, () => {
         cursors.push(next);
         void refresh();
       }),

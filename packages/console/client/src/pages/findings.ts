@@ -7,6 +7,11 @@ import { keepOnError, type PageFactory } from '../page.js';
 import { pillarScores, type Finding, type Scores } from '../types.js';
 
 const SEVERITY_ORDER = ['critical', 'high', 'medium', 'low', 'info'];
+const SEVERITY_STAT: Record<string, string> = {
+  critical: 'stat-alarm',
+  high: 'stat-alarm',
+  medium: 'stat-attention',
+};
 
 function findingCard(finding: Finding): HTMLElement {
   const ids = [...finding.owasp, ...finding.asi, ...finding.atlas];
@@ -77,7 +82,7 @@ export const findingsPage: PageFactory = ({ api }) => {
         .map(([severity, count]) =>
           h(
             'div',
-            { class: 'stat stat-calm' },
+            { class: `stat ${SEVERITY_STAT[severity] ?? 'stat-calm'}` },
             h('span', { class: 'stat-value' }, String(count)),
             h('span', { class: 'stat-label' }, severity),
           ),

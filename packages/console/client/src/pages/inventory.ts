@@ -93,7 +93,7 @@ export const inventoryPage: PageFactory = ({ api, session, hasRole }) => {
       h('td', null, escapedText(tool.server)),
       h(
         'td',
-        null,
+        { class: 'text' },
         escapedText(tool.name),
         tool.definition.description
           ? h('div', { class: 'muted' }, escapedText(tool.definition.description))

@@ -54,7 +54,7 @@ export const policyPage: PageFactory = ({ api }) => {
                   ),
                 ),
                 h('td', null, h('code', null, problem.code)),
-                h('td', null, escapedText(problem.message)),
+                h('td', { class: 'text' }, escapedText(problem.message)),
               ),
             ),
             '',
