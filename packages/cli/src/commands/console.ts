@@ -1,6 +1,241 @@
-// `posture console`: the web console and its HTTP API over the gateway's evidence store.
-import type { Register } from '../io.js';
+// `posture console`: the web console and its HTTP API over the gateway's evidence store, and
+// `posture console user add|list|remove`: the console's local users (scrypt password hashes,
+// roles, an authenticator app enrolled from here on request). Users live in the SQLite file the
+// gateway writes (`--db`), also when the evidence is in PostgreSQL.
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Command } from 'commander';
+import { CliError, readAll, type Io, type Register } from '../io.js';
+import { openEvidence } from '../serve.js';
 
-export const registerConsole: Register = (program) => {
-  program.command('console').description('serve the web console (login, approvals desk, audit explorer)');
+const DEFAULT_DB = join('.posture', 'posture.db');
+const DEFAULT_POLICY = 'posture.yaml';
+const DEFAULT_PORT = 7400;
+const ROLES = ['viewer', 'approver', 'admin'] as const;
+type Role = (typeof ROLES)[number];
+
+interface ServeOptions {
+  db: string;
+  postgres?: string;
+  policy: string;
+  host: string;
+  port: string;
+  origin?: string;
+}
+
+interface UserAddOptions {
+  db: string;
+  role: string[];
+  passwordStdin?: boolean;
+  totp?: boolean;
+}
+
+async function openUsers(db: string, create: boolean) {
+  const { openSqliteConsoleUsers } = await import('@posture/console');
+  try {
+    return openSqliteConsoleUsers(db, { create });
+  } catch (error) {
+    throw new CliError((error as Error).message);
+  }
+}
+
+async function withUsers<T>(
+  db: string,
+  create: boolean,
+  use: (users: Awaited<ReturnType<typeof openUsers>>) => Promise<T>,
+) {
+  const users = await openUsers(db, create);
+  try {
+    return await use(users);
+  } finally {
+    await users.close();
+  }
+}
+
+function roles(given: readonly string[]): Role[] {
+  const all = given
+    .flatMap((r) => r.split(','))
+    .map((r) => r.trim())
+    .filter((r) => r !== '');
+  if (all.length === 0) throw new CliError(`give at least one \`--role\` (${ROLES.join(', ')})`);
+  for (const role of all) {
+    if (!(ROLES as readonly string[]).includes(role)) {
+      throw new CliError(`\`${role}\` is not a role; expected ${ROLES.join(', ')}`);
+    }
+  }
+  return [...new Set(all)] as Role[];
+}
+
+async function serve(io: Io, options: ServeOptions): Promise<void> {
+  const port = Number(options.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new CliError(`\`--port ${options.port}\` is not a port`);
+  if (options.origin !== undefined) {
+    try {
+      new URL(options.origin);
+    } catch {
+      throw new CliError(`\`--origin ${options.origin}\` is not a URL such as https://posture.example.com`);
+    }
+  }
+  let text: string;
+  try {
+    text = await io.readFile(options.policy);
+  } catch (error) {
+    throw new CliError(
+      `cannot read policy \`${options.policy}\`: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
+  }
+  const { serveConsole } = await import('@posture/console');
+  const log = (line: string) => io.stderr(`${line}\n`);
+  const stores = await openEvidence({
+    db: options.db,
+    ...(options.postgres ? { postgres: options.postgres } : {}),
+  });
+  const users = await openUsers(options.db, true).catch(async (error: unknown) => {
+    await stores.close();
+    throw error;
+  });
+  let served;
+  try {
+    served = await serveConsole({
+      host: options.host,
+      port,
+      audit: stores.audit,
+      approvals: stores.approvals,
+      inventory: stores.inventory,
+      exceptions: stores.exceptions,
+      policy: { path: options.policy, text },
+      users,
+      log,
+      ...(options.origin !== undefined ? { origin: options.origin } : {}),
+    });
+  } catch (error) {
+    await users.close();
+    await stores.close();
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new CliError(
+      code === 'EADDRINUSE'
+        ? `port ${port} on ${options.host} is in use; pass --port`
+        : `cannot start the console: ${(error as Error).message}`,
+    );
+  }
+  const count = (await users.list()).length;
+  log(`posture console: ${served.url} (evidence in ${stores.where})`);
+  if (count === 0) {
+    log(
+      `  no console users yet: npx posture console user add <name> --role approver --totp --db ${options.db}`,
+    );
+  }
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      void (async () => {
+        await served.close();
+        await users.close();
+        await stores.close();
+      })().then(resolve);
+    };
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+}
+
+const dbOption = (command: Command) =>
+  command.option('--db <file>', 'the SQLite file the gateway writes (console users live here)', DEFAULT_DB);
+
+export const registerConsole: Register = (program, io) => {
+  const consoleCommand = dbOption(
+    program
+      .command('console')
+      .description('serve the web console (login, approvals desk, audit explorer); manage its users'),
+  )
+    .option('--postgres <url>', 'read evidence, approvals and the inventory from PostgreSQL instead')
+    .option('--policy <file>', 'the policy (approvers, groups, catalog, validation)', DEFAULT_POLICY)
+    .option('--host <address>', 'address to listen on (loopback unless you put TLS in front)', '127.0.0.1')
+    .option('--port <number>', 'port (0 picks a free one)', String(DEFAULT_PORT))
+    .option('--origin <url>', 'the URL browsers use, when behind a TLS proxy (https://posture.example.com)')
+    .action((options: ServeOptions) => serve(io, options));
+
+  const user = consoleCommand.command('user').description('manage console users (local accounts)');
+
+  // `--db` belongs to `console` and reaches these through optsWithGlobals, wherever it is written.
+  user
+    .command('add')
+    .description('add a console user; prints a generated password unless --password-stdin')
+    .argument('<name>', "the user's name, as the policy names them (it decides their approver groups)")
+    .option(
+      '--role <role...>',
+      `${ROLES.join(' | ')} (repeat or comma-separate; approvers need a second factor to decide)`,
+      [],
+    )
+    .option('--password-stdin', 'read the password from standard input')
+    .option('--totp', 'enrol an authenticator app now and print its otpauth:// URI')
+    .action(async (name: string, _options: unknown, command: Command) => {
+      const options = command.optsWithGlobals<UserAddOptions>();
+      const given = roles(options.role);
+      let password: string;
+      let generated = false;
+      if (options.passwordStdin) {
+        password = (await readAll(io.stdin())).replace(/\r?\n$/, '');
+        if (password === '') throw new CliError('no password on standard input');
+      } else {
+        password = randomBytes(15).toString('base64url');
+        generated = true;
+      }
+      await withUsers(options.db, true, async (users) => {
+        try {
+          await users.add({ name, password, roles: given });
+        } catch (error) {
+          throw new CliError((error as Error).message);
+        }
+        io.stdout(`added console user \`${name}\` (${given.join(', ')}) in ${options.db}\n`);
+        if (generated) io.stdout(`password: ${password}\n`);
+        if (options.totp) {
+          const { uri } = await users.enrolTotp(name, { confirmed: true });
+          io.stdout(`authenticator app (scan or paste into it; keep it secret):\n${uri}\n`);
+        } else if (given.includes('approver')) {
+          io.stdout(
+            'this approver must enrol a second factor (in the console, or add --totp) before deciding\n',
+          );
+        }
+      });
+    });
+
+  user
+    .command('list')
+    .description('list console users, their roles and second factors')
+    .option('--json', 'as JSON')
+    .action(async (_options: unknown, command: Command) => {
+      const options = command.optsWithGlobals<{ db: string; json?: boolean }>();
+      const all = await withUsers(options.db, false, (users) => users.list());
+      if (options.json) {
+        io.stdout(`${JSON.stringify(all, null, 2)}\n`);
+        return;
+      }
+      if (all.length === 0) {
+        io.stdout('no console users\n');
+        return;
+      }
+      for (const u of all) {
+        const factors = [
+          ...(u.totp ? ['totp'] : []),
+          ...(u.webauthn > 0 ? [`${u.webauthn} passkey(s)`] : []),
+        ];
+        io.stdout(
+          `${u.name}  ${u.roles.join(',')}  ${factors.join(', ') || 'no second factor'}  since ${u.created_at}\n`,
+        );
+      }
+    });
+
+  user
+    .command('remove')
+    .description('remove a console user and their factors')
+    .argument('<name>')
+    .action(async (name: string, _options: unknown, command: Command) => {
+      const options = command.optsWithGlobals<{ db: string }>();
+      const removed = await withUsers(options.db, false, (users) => users.remove(name));
+      if (!removed) throw new CliError(`no console user \`${name}\``, 1);
+      io.stdout(`removed console user \`${name}\`; their open sessions end at their next request\n`);
+    });
 };
