@@ -301,6 +301,41 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
     detail: { alert, remote, ...extra },
   });
 
+  // Password checks cost memory and time by design (scrypt); a few at once, a bounded queue, and
+  // beyond it `429`, so that a flood of logins cannot exhaust the machine.
+  let hashing = 0;
+  const waiting: Array<() => void> = [];
+  const checkingPasswords = async <T>(check: () => Promise<T>): Promise<T> => {
+    if (hashing >= 2) {
+      if (waiting.length >= 32)
+        throw new HttpError(429, 'rate_limited', 'too many logins at once; try again', {
+          'retry-after': '1',
+        });
+      await new Promise<void>((resolveTurn) => waiting.push(resolveTurn));
+    } else hashing++;
+    try {
+      return await check();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else hashing--;
+    }
+  };
+
+  // Findings verify the whole log: computed at most every 30 s, shared by the overview and findings.
+  let findingsCache: { at: number; value: Promise<Awaited<ReturnType<typeof findingsOf>>> } | undefined;
+  const currentFindings = (at: Date) => {
+    if (!findingsCache || at.getTime() - findingsCache.at >= 30_000 || at.getTime() < findingsCache.at) {
+      const value = findingsOf(policy, { audit, inventory }, at);
+      findingsCache = { at: at.getTime(), value };
+      // A failure is not kept: the next request tries again.
+      value.catch(() => {
+        if (findingsCache?.value === value) findingsCache = undefined;
+      });
+    }
+    return findingsCache.value;
+  };
+
   // Sessions ---------------------------------------------------------------------------------
   const newSession = (user: string): Session => {
     const at = now().getTime();
@@ -518,7 +553,7 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
             'retry-after': String(Math.max(1, Math.ceil(wait / 1000))),
           });
         }
-        const user = await users.verifyPassword(name, password);
+        const user = await checkingPasswords(() => users.verifyPassword(name, password));
         if (!user) {
           userFailures.add(userKey, at);
           addressFailures.add(remote, at);
@@ -664,7 +699,7 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
           Math.floor(at.getTime() / 3_600_000) * 3_600_000 - 23 * 3_600_000,
         ).toISOString();
         const calls = await audit.search({ kind: 'call', since, limit: 100_000 });
-        const { findings: _findings, scores } = await findingsOf(policy, { audit, inventory }, at);
+        const { scores } = await currentFindings(at);
         const alerts = await latest({ kind: 'alert' }, 20, undefined, notLogin);
         return {
           scores: scoresView(scores),
@@ -891,7 +926,7 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
       path: '/api/findings',
       access: 'session',
       async handle({ now: at }) {
-        const { findings, scores } = await findingsOf(policy, { audit, inventory }, at);
+        const { findings, scores } = await currentFindings(at);
         return { findings, scores: scoresView(scores) };
       },
     },
@@ -1063,6 +1098,13 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
     const params = found.match(url.pathname)!;
     const unsafe = req.method !== 'GET';
     if (unsafe) {
+      // JSON only: an HTML form (the classic cross-site request) cannot send it.
+      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      const hasBody =
+        req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+      if (hasBody && type !== 'application/json') {
+        throw new HttpError(415, 'unsupported_media_type', 'send the body as application/json');
+      }
       const origin = req.headers.origin;
       if (origin !== undefined && !origins.includes(origin)) {
         throw new HttpError(403, 'csrf', `requests from \`${origin}\` are not accepted`);

@@ -220,6 +220,18 @@ describe('CSRF and Origin', () => {
     expect((await client.post('/api/audit/verify', {}, { origin: h.url })).status).toBe(200);
   });
 
+  it('takes JSON bodies only, so an HTML form cannot post to the API', async () => {
+    const form = await h
+      .client()
+      .send('POST', '/api/login', `user=vic&password=${encodeURIComponent(PASSWORD)}`, {
+        'content-type': 'application/x-www-form-urlencoded',
+      });
+    expect(form.status).toBe(415);
+    expect(form.body.error.code).toBe('unsupported_media_type');
+    const plain = await client.send('POST', '/api/audit/verify', '{}', { 'content-type': 'text/plain' });
+    expect(plain.status).toBe(415);
+  });
+
   it('refuses a Host name that is not the console’s (DNS rebinding)', async () => {
     const { port } = new URL(h.url);
     const status = await new Promise<number>((resolve, reject) => {

@@ -119,6 +119,12 @@ async function serve(io: Io, options: ServeOptions): Promise<void> {
         : `cannot start the console: ${(error as Error).message}`,
     );
   }
+  const loopback = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(options.host);
+  if (!loopback && !(options.origin ?? '').startsWith('https://')) {
+    log(
+      '  warning: off loopback the session cookie is Secure, so browsers send it over https only: put TLS in front and pass --origin https://…',
+    );
+  }
   const count = (await users.list()).length;
   log(`posture console: ${served.url} (evidence in ${stores.where})`);
   if (count === 0) {
