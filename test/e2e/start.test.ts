@@ -1,6 +1,8 @@
 // `posture start` on embedded defaults: SQLite under .posture/, the gateway in front of the demo
 // company's server, the console with a user to sign in as, a ready token; Ctrl-C closes it all.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,4 +121,24 @@ describe('posture start', () => {
     expect(failure?.status).toBe(2);
     expect(failure?.stderr).toContain('`--port 99999` is not a port');
   });
+
+  it('says so when the gateway port is taken, closes what it started and exits', async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const result = await new Promise<{ code: number | null; stderr: string }>((resolveRun) => {
+        execFile(
+          'node',
+          [BIN, 'start', '--port', String(port), '--console-port', '0'],
+          { cwd: dir, timeout: 20_000 },
+          (error, _stdout, stderr) => resolveRun({ code: error ? (error.code as number) : 0, stderr }),
+        );
+      });
+      expect(result.stderr).toContain(`127.0.0.1:${port} is in use: pass another \`--port\``);
+      expect(result.code).toBe(2);
+    } finally {
+      taken.close();
+    }
+  }, 30_000);
 });

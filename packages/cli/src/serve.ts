@@ -203,15 +203,21 @@ export async function serveGateway(options: ServeGatewayOptions): Promise<Served
       },
     };
   }
-  const running = await serveHttp({
-    gateway,
-    tokens,
-    host: options.host,
-    port: options.port,
-    ...(audience ? { resource: audience } : {}),
-    ...(options.metrics ? { metrics: () => monitoring.metrics.text() } : {}),
-    ...(options.allowOrigin ? { allowedOrigins: options.allowOrigin } : {}),
-  });
+  let running;
+  try {
+    running = await serveHttp({
+      gateway,
+      tokens,
+      host: options.host,
+      port: options.port,
+      ...(audience ? { resource: audience } : {}),
+      ...(options.metrics ? { metrics: () => monitoring.metrics.text() } : {}),
+      ...(options.allowOrigin ? { allowedOrigins: options.allowOrigin } : {}),
+    });
+  } catch (error) {
+    await closeRest();
+    throw listenError(error, options.host, options.port, '--port');
+  }
   audience ??= running.url;
   return {
     gateway,
@@ -223,4 +229,13 @@ export async function serveGateway(options: ServeGatewayOptions): Promise<Served
       await closeRest();
     },
   };
+}
+
+/** A clean error for a port that cannot be listened on (in use, not permitted). */
+export function listenError(error: unknown, host: string, port: number, flag: string): Error {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE')
+    return new CliError(`${host}:${port} is in use: pass another \`${flag}\` (0 picks a free one)`);
+  if (code === 'EACCES') return new CliError(`may not listen on ${host}:${port}: pass another \`${flag}\``);
+  return error instanceof Error ? error : new Error(String(error));
 }

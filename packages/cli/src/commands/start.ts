@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { PolicyFile } from '@posture/core';
 import { CliError, type Io, type Register } from '../io.js';
 import { readPolicy } from '../policy.js';
-import { openEvidence, serveGateway, type EvidenceStores } from '../serve.js';
+import { listenError, openEvidence, serveGateway, type EvidenceStores } from '../serve.js';
 import { DEFAULT_PORT } from './token.js';
 
 /** The repository (or installed package tree) root, where examples/ lives. */
@@ -281,7 +281,8 @@ async function startConsole(options: {
     };
   } catch (error) {
     await users.close();
-    throw new CliError(`cannot start the console: ${(error as Error).message}`);
+    const clean = listenError(error, '127.0.0.1', options.port, '--console-port');
+    throw clean instanceof CliError ? clean : new CliError(`cannot start the console: ${clean.message}`);
   }
 }
 
