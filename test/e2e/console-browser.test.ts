@@ -34,7 +34,7 @@ if (!HAVE_CHROMIUM && !IN_CI) {
 
 const SHOTS = resolve('.posture/artefacts/screenshots');
 const DOCS_SHOTS = resolve('docs/screenshots');
-const POLICY_PATH = resolve('examples/support/posture.yaml');
+const POLICY_PATH = 'examples/support/posture.yaml';
 const PASSWORD = 'correct horse battery staple';
 const IDLE_MS = 30 * 60_000;
 const CHEAP_SCRYPT = { N: 2 ** 12, r: 8, p: 1 };
@@ -178,6 +178,7 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in Chromium', () => {
         'inventory',
         'approvals',
         'audit',
+        'audit-event',
         'alerts',
         'findings',
         'policy',
@@ -296,6 +297,9 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in Chromium', () => {
     );
     await page.locator(`tr[data-seq="${appended.seq}"]`).waitFor({ timeout: 5000 });
     expect(await page.evaluate(() => (window as unknown as { marker?: string }).marker)).toBe('same page');
+    await shot('audit-event');
+    await page.click('.drawer button.close');
+    await page.locator('.drawer').waitFor({ state: 'hidden' });
     await shot('audit');
   });
 
@@ -348,14 +352,18 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in Chromium', () => {
     await cdp.detach();
   });
 
-  it('sends an expired session back to the login page, and back where it was after signing in', async () => {
+  it('sends an expired session back to the login page by itself, and back where it was after signing in', async () => {
+    expect(new URL(page.url()).pathname).toBe(`/approvals/${requests.close.id}`);
     offset += IDLE_MS + MINUTE;
-    await page.locator('.sidebar nav a', { hasText: /^Inventory/ }).click();
+    // Nobody clicks: the live stream ends with the session, and the console notices.
     await page.locator('.login-form').waitFor();
-    expect(new URL(page.url()).pathname + new URL(page.url()).search).toBe('/login?next=%2Finventory');
+    const { pathname, search } = new URL(page.url());
+    expect(pathname + search).toBe(`/login?next=${encodeURIComponent(`/approvals/${requests.close.id}`)}`);
     expect(await page.textContent('.login-card .notice')).toContain('session expired');
+    expect(await page.locator('.sidebar').count()).toBe(0);
     await login('bob');
-    await page.locator('.app[data-page="inventory"][data-loaded="true"]').waitFor();
+    await page.locator('.app[data-page="approvals"][data-loaded="true"]').waitFor();
+    expect(await page.textContent('.approval-detail [data-field="tool"]')).toBe('tickets/close_ticket');
   });
 
   it('shows a banner when the database goes away, keeps what the user typed, and recovers', async () => {

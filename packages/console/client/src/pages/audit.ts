@@ -107,6 +107,32 @@ export const auditPage: PageFactory = ({ api }) => {
   const results = h('div');
   const pager = h('div', { class: 'pager' });
   const detail = h('div', { class: 'event-detail' });
+  const detailTitle = h('h2', null, 'Event');
+  const closeDrawer = () => {
+    drawer.hidden = true;
+    selected = undefined;
+    history.replaceState(null, '', '/audit');
+    for (const tr of results.querySelectorAll('tr.selected')) tr.classList.remove('selected');
+  };
+  // The event opens in a drawer over the list, so the table keeps its full width.
+  const drawer = h(
+    'aside',
+    { class: 'drawer panel', hidden: true, 'aria-label': 'event detail' },
+    h(
+      'div',
+      { class: 'drawer-head' },
+      detailTitle,
+      h(
+        'button',
+        { type: 'button', class: 'small close', 'aria-label': 'close', on: { click: closeDrawer } },
+        'Close',
+      ),
+    ),
+    detail,
+  );
+  drawer.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape') closeDrawer();
+  });
   const element = h(
     'div',
     { class: 'page audit' },
@@ -123,12 +149,8 @@ export const auditPage: PageFactory = ({ api }) => {
       verifyResult,
     ),
     h('section', { class: 'panel' }, h('h2', null, 'Search'), form),
-    h(
-      'div',
-      { class: 'split' },
-      h('section', { class: 'panel' }, h('h2', null, 'Events'), results, pager),
-      h('section', { class: 'panel' }, h('h2', null, 'Event'), detail),
-    ),
+    h('section', { class: 'panel' }, h('h2', null, 'Events'), results, pager),
+    drawer,
   );
 
   async function verify() {
@@ -171,6 +193,8 @@ export const auditPage: PageFactory = ({ api }) => {
   const showEvent = async (seq: number) => {
     selected = seq;
     history.replaceState(null, '', `/audit/${seq}`);
+    drawer.hidden = false;
+    detailTitle.textContent = `Event #${seq}`;
     for (const tr of results.querySelectorAll('tr[data-seq]'))
       tr.classList.toggle('selected', tr.getAttribute('data-seq') === String(seq));
     try {

@@ -117,7 +117,13 @@ export const inventoryPage: PageFactory = ({ api, session, hasRole }) => {
           : null,
       ),
       h('td', null, h('code', { title: tool.hash }, tool.hash.slice(0, 12))),
-      h('td', null, tool.approved_by ? [escapedText(tool.approved_by), ' ', time(tool.approved_at)] : '-'),
+      h(
+        'td',
+        null,
+        tool.approved_by
+          ? [escapedText(tool.approved_by), h('div', { class: 'muted' }, time(tool.approved_at))]
+          : '-',
+      ),
       h('td', null, time(tool.last_seen)),
       h('td', null, action),
     );
