@@ -136,7 +136,7 @@ export const registerStart: Register = (program, io) => {
         };
         writeFileSync(statePath, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
         chmodSync(statePath, 0o600);
-        printWelcome(io, state, { db: options.db, statePath, consoleNote: consoleRun?.note });
+        printWelcome(io, state, { db: options.db, statePath });
       } catch (error) {
         await closeAll();
         throw error;
@@ -201,37 +201,11 @@ function firstApprover(policy: PolicyFile): string {
   return users[0]?.[0] ?? 'admin';
 }
 
-/** What `start` uses of @posture/console (its contract in packages/console/API.md). */
-interface ConsoleModule {
-  serveConsole(options: {
-    host?: string;
-    port?: number;
-    audit: EvidenceStores['audit'];
-    approvals: EvidenceStores['approvals'];
-    inventory: EvidenceStores['inventory'];
-    exceptions: EvidenceStores['exceptions'];
-    policy: { path: string; text: string };
-    users: ConsoleUsersLike;
-    log?: (line: string) => void;
-  }): Promise<{ url: string; close(): Promise<void> }>;
-  openSqliteConsoleUsers(path: string): ConsoleUsersLike;
-}
-interface ConsoleUsersLike {
-  add(input: {
-    name: string;
-    password: string;
-    roles: readonly ('viewer' | 'approver' | 'admin')[];
-  }): Promise<unknown>;
-  get(name: string): Promise<unknown>;
-  close(): Promise<void> | void;
-}
-
 interface ConsoleRun {
   url?: string;
   user?: string;
   /** Known when this start (or an earlier one) created the user. */
   password?: string;
-  note?: string;
   close(): Promise<void>;
 }
 
@@ -246,12 +220,8 @@ async function startConsole(options: {
   previous: Partial<StartState>;
   log: (line: string) => void;
 }): Promise<ConsoleRun> {
-  const module = (await import('@posture/console')) as unknown as Partial<ConsoleModule>;
-  if (typeof module.serveConsole !== 'function' || typeof module.openSqliteConsoleUsers !== 'function') {
-    // TODO(console): remove once @posture/console exports serveConsole (it is being built).
-    return { note: 'the console is not built into this version yet', close: async () => {} };
-  }
-  const users = module.openSqliteConsoleUsers(options.db);
+  const { openSqliteConsoleUsers, serveConsole } = await import('@posture/console');
+  const users = openSqliteConsoleUsers(options.db);
   let password: string | undefined;
   try {
     if (!(await users.get(options.userName))) {
@@ -260,7 +230,7 @@ async function startConsole(options: {
     } else if (options.previous.console_user === options.userName) {
       password = options.previous.console_password;
     }
-    const running = await module.serveConsole({
+    const running = await serveConsole({
       port: options.port,
       audit: options.stores.audit,
       approvals: options.stores.approvals,
@@ -286,11 +256,7 @@ async function startConsole(options: {
   }
 }
 
-function printWelcome(
-  io: Io,
-  state: StartState,
-  where: { db: string; statePath: string; consoleNote: string | undefined },
-): void {
+function printWelcome(io: Io, state: StartState, where: { db: string; statePath: string }): void {
   const lines = [`Posture is running: policy ${state.policy}, evidence in ${where.db}`, ''];
   if (state.console) {
     lines.push(`  Console  ${state.console}`);
@@ -299,8 +265,9 @@ function printWelcome(
         ? `           sign in as ${state.console_user}, password ${state.console_password}`
         : `           sign in as ${state.console_user} (the password set when it was created)`,
     );
+    lines.push('           (deciding approvals needs a second factor: enrol one on the Account page)');
   } else {
-    lines.push(`  Console  not running${where.consoleNote ? ` (${where.consoleNote})` : ''}`);
+    lines.push('  Console  not running (--no-console)');
   }
   lines.push(`  Gateway  ${state.gateway}`);
   lines.push(`  Agent    ${state.agent} acting for ${state.user}; a token for one MCP session, valid 1 h:`);
