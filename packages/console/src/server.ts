@@ -74,6 +74,7 @@ const DEFAULT_PORT = 7400;
 const MAX_BODY = 64 * 1024;
 const CHALLENGE_MS = 5 * 60_000;
 const STEP_UP_FAILURES = 5;
+const MAX_OUTBOX = 10_000;
 const APPROVAL_STATUSES: readonly ApprovalStatus[] = ['pending', 'approved', 'denied', 'expired', 'consumed'];
 const KINDS: readonly EventKind[] = ['call', 'approval', 'exception', 'policy_change', 'alert', 'gap'];
 const DECISIONS = ['allow', 'deny', 'approve', 'confirm'] as const;
@@ -270,21 +271,32 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
   let hosts = new Set<string>();
   let secure = false;
 
-  /** Appends, after anything still waiting; an event the log refuses waits in the outbox. */
-  const record = async (event: AuditEvent): Promise<StoredEvent> => {
+  /**
+   * Appends in order after anything still waiting. The event waits in the outbox until the log
+   * has it, so one the log refuses now is written by a later append or by the stream's poll.
+   */
+  const record = async (event: AuditEvent): Promise<void> => {
+    if (outbox.length >= MAX_OUTBOX) {
+      log(`console: the audit outbox is full; an event was dropped: ${JSON.stringify(outbox.shift())}`);
+    }
+    outbox.push(event);
     await flushOutbox();
-    try {
-      return await audit.append(event);
-    } catch (error) {
-      outbox.push(event);
-      throw error;
-    }
   };
-  const flushOutbox = async () => {
-    while (outbox.length > 0) {
-      await audit.append(outbox[0]!);
-      outbox.shift();
-    }
+  // One flush at a time: two concurrent ones would write the head of the outbox twice.
+  let flushing: Promise<void> | undefined;
+  const flushOutbox = (): Promise<void> => {
+    if (outbox.length === 0) return Promise.resolve();
+    flushing ??= (async () => {
+      try {
+        while (outbox.length > 0) {
+          await audit.append(outbox[0]!);
+          outbox.shift();
+        }
+      } finally {
+        flushing = undefined;
+      }
+    })();
+    return flushing;
   };
 
   const loginEvent = (

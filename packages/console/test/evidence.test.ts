@@ -252,6 +252,8 @@ describe('the database going away', () => {
     const login = await h.client().login('vic');
     expect(login.status).toBe(503);
     expect(login.headers.get('set-cookie')).toBeNull();
+    // A failed login is evidence: it waits for the log.
+    expect((await h.client().login('vic', 'a wrong guess')).status).toBe(503);
     await new Promise((resolve) => setTimeout(resolve, 150));
     // It comes back.
     h.auditSwitch.use(await openSqliteAuditLog({ path: h.db }));
@@ -267,6 +269,10 @@ describe('the database going away', () => {
     });
     expect(retry.status).toBe(200);
     expect(await h.audit.search({ kind: 'approval' })).toHaveLength(1);
+    const failed = (await h.audit.search({ kind: 'alert' })).filter(
+      (e) => e.detail?.alert === 'console.login_failed',
+    );
+    expect(failed).toHaveLength(1);
     const events = await streamed;
     const kinds = events.map((e) => e.event);
     expect(kinds[0]).toBe('change');
