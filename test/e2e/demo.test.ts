@@ -1,10 +1,11 @@
 // `posture demo agent` against `posture start`, both as child processes: every control the script
 // meets leaves its evidence in the SQLite store (a denied write, a pending approval, a loop
 // denial, redactions, a changed tool and its alert, an anomaly alert), and an approval given
-// while the agent waits lets the refund through.
+// in the console while the agent waits lets the refund through.
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Secret, TOTP } from 'otpauth';
 import {
   openSqliteApprovalQueue,
   openSqliteAuditLog,
@@ -67,7 +68,7 @@ describe('posture demo agent', () => {
     expect(out).not.toMatch(/expected (allow|deny|approve)/);
   });
 
-  it('with --wait-for-approval, runs the refund once an approver approves it', () => {
+  it('with --wait-for-approval, runs the refund once Dana approves it in the console', () => {
     expect(waited).toMatch(/issue_refund \{"order_id":"NW-5002","amount":164,"currency":"USD"\}\n\s+→ ALLOW/);
     expect(waited).toContain('get_shipment is disabled already');
     const refunds = events.filter(
@@ -75,7 +76,8 @@ describe('posture demo agent', () => {
     );
     expect(refunds.map((e) => e.outcome)).toEqual(['denied', 'pending', 'allowed']);
     expect(refunds[2]!.approval_id).toBe(refunds[1]!.approval_id);
-    expect(events.some((e) => e.kind === 'approval' && e.approval_id === refunds[1]!.approval_id)).toBe(true);
+    const approval = events.find((e) => e.kind === 'approval' && e.approval_id === refunds[1]!.approval_id);
+    expect(approval).toMatchObject({ actor: { user: 'dana' }, outcome: 'approved' });
   });
 
   it('records allowed reads and the allowlisted write', () => {
@@ -152,8 +154,9 @@ describe('posture demo agent', () => {
 });
 
 /**
- * A second run with --wait-for-approval: the refund waits while Dana approves it from the CLI (the
- * console does the same through its API), then runs. Returns that run's output.
+ * A second run with --wait-for-approval: the refund waits while Dana, signed in to the console with
+ * the password `start` printed, enrols an authenticator app and approves it; then it runs. Returns
+ * that run's output.
  */
 async function runWaitingForApproval(posture: StartedPosture): Promise<string> {
   const agent = spawn('node', [BIN, 'demo', 'agent', '--wait-for-approval'], {
@@ -163,31 +166,61 @@ async function runWaitingForApproval(posture: StartedPosture): Promise<string> {
   let out = '';
   agent.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
   const exited = new Promise<number | null>((r) => agent.once('exit', r));
-  const queue = openSqliteApprovalQueue(posture.db);
-  const before = new Set((await queue.list({ status: 'pending' }, new Date())).map((r) => r.id));
+  const desk = await signIn(posture);
+  const before = new Set((await desk('GET', '/api/approvals?status=pending')).approvals.map((r) => r.id));
   let id: string | undefined;
-  try {
-    for (let i = 0; i < 150 && !id; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      id = (await queue.list({ status: 'pending' }, new Date())).find(
-        (r) => r.tool === 'northwind/issue_refund' && !before.has(r.id),
-      )?.id;
-    }
-  } finally {
-    await queue.close();
+  for (let i = 0; i < 150 && !id; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const { approvals } = await desk('GET', '/api/approvals?status=pending');
+    id = approvals.find((r) => r.tool === 'northwind/issue_refund' && !before.has(r.id))?.id;
   }
   if (!id) throw new Error(`the waiting refund was never queued: ${out}`);
-  await run(
-    'node',
-    [BIN, 'approvals', 'approve', id, '--as', 'dana', '--db', posture.db, '--policy', policyOf(posture)],
-    { cwd: posture.dir },
-  );
+  const decided = await desk('POST', `/api/approvals/${id}/decide`, {
+    approve: true,
+    comment: 'order NW-5002',
+  });
+  expect(decided.approval).toMatchObject({ status: 'approved', decided_by: 'dana' });
   const code = await exited;
   if (code !== 0) throw new Error(`the waiting run exited ${code}: ${out}`);
   return out;
 }
 
-/** The policy `posture start` ran with, as it printed it (relative to its folder). */
-function policyOf(posture: StartedPosture): string {
-  return /policy (\S+), evidence/.exec(posture.stdout)![1]!;
+interface Desk {
+  (
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{
+    approvals: Array<{ id: string; tool: string }>;
+    approval: Record<string, unknown>;
+    secret: string;
+  }>;
+}
+
+/** Signs the console user `start` printed in, and enrols an authenticator app (deciding needs one). */
+async function signIn(posture: StartedPosture): Promise<Desk> {
+  const base = posture.consoleUrl!;
+  const login = await fetch(`${base}/api/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ user: posture.consoleUser, password: posture.consolePassword }),
+  });
+  expect(login.status).toBe(200);
+  const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+  const { csrf } = (await login.json()) as { csrf: string };
+  const desk: Desk = async (method, path, body) => {
+    const response = await fetch(`${base}${path}`, {
+      method,
+      headers: { cookie, 'x-csrf-token': csrf, ...(body ? { 'content-type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    const json = (await response.json()) as Awaited<ReturnType<Desk>>;
+    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+  const { secret } = await desk('POST', '/api/totp/enrol');
+  await desk('POST', '/api/totp/confirm', {
+    code: new TOTP({ secret: Secret.fromBase32(secret) }).generate(),
+  });
+  return desk;
 }
