@@ -166,12 +166,11 @@ interface Rows {
   close(): void;
 }
 
-// A fixed hash to check unknown users' passwords against, so that a wrong name takes as long.
-let dummyHash: Promise<string> | undefined;
-
 function usersOver(rows: Rows, options: ConsoleUsersOptions): ConsoleUsers {
   const cost = options.scryptCost ?? DEFAULT_SCRYPT_COST;
   const issuer = options.issuer ?? 'Posture';
+  // A hash at this store's cost to check unknown users' passwords against: a wrong name takes as long.
+  let dummyHash: Promise<string> | undefined;
   const toUser = (row: UserRow): ConsoleUser => ({
     name: row.name,
     roles: JSON.parse(row.roles) as Role[],
