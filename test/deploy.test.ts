@@ -239,6 +239,18 @@ describe('deploy/kubernetes/posture.yaml', () => {
     );
   });
 
+  it('is the base of a kustomization whose resources and image exist', () => {
+    const kustomization = parse(readFileSync(join(ROOT, 'deploy/kubernetes/kustomization.yaml'), 'utf8')) as {
+      resources: string[];
+      images: Array<{ name: string }>;
+    };
+    for (const resource of kustomization.resources) {
+      expect(existsSync(join(ROOT, 'deploy/kubernetes', resource)), resource).toBe(true);
+    }
+    const images = [...pod.spec.initContainers, ...pod.spec.containers].map((c) => c.image.split(':')[0]);
+    expect(new Set(images)).toEqual(new Set(kustomization.images.map((i) => i.name)));
+  });
+
   it('mounts a policy that passes posture check and is the demo’s', async () => {
     const text = byKind('ConfigMap').data!['posture.yaml']!;
     const policyArg = gateway.args![gateway.args!.indexOf('--policy') + 1]!;
