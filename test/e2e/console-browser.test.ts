@@ -72,7 +72,7 @@ class Reopenable<T extends { close(): Promise<void> }> {
   }
 }
 
-describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in Chromium', () => {
+describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in Chromium', { timeout: 45_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'posture-console-browser-'));
   const db = join(dir, 'posture.db');
   let offset = 0;
@@ -89,7 +89,7 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in Chromium', () => {
   let base: string;
   let context: BrowserContext;
   let page: Page;
-  /** Uncaught errors in the page's scripts: there must be none. */
+  /** Uncaught errors in the page's scripts and CSP violations: there must be none. */
   const pageErrors: string[] = [];
   const requests: Record<'refund' | 'payout' | 'close', ApprovalRequest> = {} as never;
 
@@ -155,8 +155,12 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in Chromium', () => {
       colorScheme: 'dark',
     });
     page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(8000);
+    page.setDefaultTimeout(15_000);
     page.on('pageerror', (error) => pageErrors.push(error.message));
+    // The CSP forbids inline scripts and styles: a violation would show up here.
+    page.on('console', (message) => {
+      if (/Content Security Policy|Refused to/i.test(message.text())) pageErrors.push(message.text());
+    });
   }, 30_000);
 
   afterEach(() => {
@@ -317,7 +321,7 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in Chromium', () => {
     await shot('policy');
   });
 
-  it('registers a passkey on the virtual authenticator and approves with WebAuthn step-up', async () => {
+  it('registers a passkey on the virtual authenticator; approves a call and a changed tool definition with it', async () => {
     const cdp = await context.newCDPSession(page);
     await cdp.send('WebAuthn.enable');
     await cdp.send('WebAuthn.addVirtualAuthenticator', {
@@ -349,21 +353,35 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in Chromium', () => {
       decided_by: 'bob',
       step_up_proof: { method: 'webauthn' },
     });
+
+    // An administrator re-approves the changed definition, with the passkey again.
+    await open('Inventory');
+    await page.locator('tr[data-tool="payments/refund"] button', { hasText: 'Re-approve' }).click();
+    await page.locator('dialog.stepup').getByText('Use security key').click();
+    await expect.poll(() => page.textContent('.inventory .notice')).toContain('approved the definition');
+    expect(await page.getAttribute('tr[data-tool="payments/refund"]', 'data-status')).toBe('approved');
+    expect(await inventory.store.tool('payments', 'refund')).toMatchObject({
+      status: 'approved',
+      approved_by: 'bob',
+    });
     await cdp.detach();
+    await open('Approvals');
   });
 
   it('sends an expired session back to the login page by itself, and back where it was after signing in', async () => {
-    expect(new URL(page.url()).pathname).toBe(`/approvals/${requests.close.id}`);
+    await page.click(`tr[data-id="${requests.payout.id}"]`);
+    const here = `/approvals/${requests.payout.id}`;
+    await page.waitForURL((url) => url.pathname === here);
     offset += IDLE_MS + MINUTE;
     // Nobody clicks: the live stream ends with the session, and the console notices.
     await page.locator('.login-form').waitFor();
     const { pathname, search } = new URL(page.url());
-    expect(pathname + search).toBe(`/login?next=${encodeURIComponent(`/approvals/${requests.close.id}`)}`);
+    expect(pathname + search).toBe(`/login?next=${encodeURIComponent(here)}`);
     expect(await page.textContent('.login-card .notice')).toContain('session expired');
     expect(await page.locator('.sidebar').count()).toBe(0);
     await login('bob');
     await page.locator('.app[data-page="approvals"][data-loaded="true"]').waitFor();
-    expect(await page.textContent('.approval-detail [data-field="tool"]')).toBe('tickets/close_ticket');
+    expect(await page.textContent('.approval-detail [data-field="tool"]')).toBe('payments/payout');
   });
 
   it('shows a banner when the database goes away, keeps what the user typed, and recovers', async () => {

@@ -4,7 +4,7 @@ import { ApiError } from '../api.js';
 import { chip, h, replace, table, time } from '../dom.js';
 import { escapedText } from '../escape.js';
 import { errorText, keepOnError, type PageFactory } from '../page.js';
-import { askStepUp, type StepUp } from '../stepup.js';
+import { askStepUp } from '../stepup.js';
 import type { InventoryTool, Seen } from '../types.js';
 
 interface InventoryResponse {
@@ -41,33 +41,26 @@ export const inventoryPage: PageFactory = ({ api, session, hasRole }) => {
     ),
   );
 
+  // Approving a definition always needs step-up (API.md): ask first, then send once.
   const approve = async (tool: InventoryTool, button: HTMLButtonElement) => {
-    button.disabled = true;
     message.textContent = '';
-    const send = (stepUp?: StepUp) =>
-      api.post<{ tool: InventoryTool }>('/api/inventory/approve', {
+    const stepUp = await askStepUp(api, session, `Approving the definition of ${tool.server}/${tool.name}`);
+    if (!stepUp) return;
+    button.disabled = true;
+    try {
+      await api.post<{ tool: InventoryTool }>('/api/inventory/approve', {
         server: tool.server,
         name: tool.name,
         hash: tool.hash,
-        ...(stepUp ? { stepUp } : {}),
+        stepUp,
       });
-    try {
-      try {
-        await send();
-      } catch (error) {
-        if (!(error instanceof ApiError && error.code === 'step_up_required')) throw error;
-        const stepUp = await askStepUp(
-          api,
-          session,
-          `Approving the definition of ${tool.server}/${tool.name}`,
-        );
-        if (!stepUp) return;
-        await send(stepUp);
-      }
-      message.textContent = `approved the definition of ${tool.server}/${tool.name}`;
+      message.textContent = `approved the definition of ${tool.server}/${tool.name} (${tool.hash.slice(0, 12)})`;
       await refresh();
     } catch (error) {
-      message.textContent = errorText(error);
+      message.textContent =
+        error instanceof ApiError && error.code === 'mismatch'
+          ? 'the definition changed again while you looked: review the new one'
+          : errorText(error);
     } finally {
       button.disabled = false;
     }
