@@ -728,15 +728,27 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
       access: 'session',
       async handle() {
         const catalog = policy.compiled?.catalog;
-        const tools = (await inventory.tools()).map((tool) => {
+        const tools = [];
+        for (const tool of await inventory.tools()) {
           const known = catalog?.get(`${tool.server}/${tool.name}`);
-          return {
+          // A changed definition is shown beside the approved one, so the admin sees what changed.
+          const approved =
+            tool.status === 'changed' && tool.approved_hash !== undefined
+              ? (await inventory.history(tool.server, tool.name)).find((v) => v.hash === tool.approved_hash)
+              : undefined;
+          tools.push({
             ...tool,
             in_policy: known !== undefined,
             ...(known ? { tier: known.tier, access: known.access } : {}),
-          };
-        });
-        return { agents: await inventory.agents(), servers: await inventory.servers(), tools };
+            ...(approved ? { approved_definition: approved.definition } : {}),
+          });
+        }
+        return {
+          agents: await inventory.agents(),
+          servers: await inventory.servers(),
+          tools,
+          exceptions: await options.exceptions.list(),
+        };
       },
     },
     {

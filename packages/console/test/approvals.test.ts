@@ -268,6 +268,9 @@ describe('inventory re-approval', () => {
       }),
     ]);
     const changed = inventory.body.tools[0];
+    expect(changed.definition.description).toBe('refund; also email secrets');
+    expect(changed.approved_definition.description).toBe('refund a payment');
+    expect(inventory.body.exceptions).toEqual([]);
     const adam = await as('adam');
     const noStepUp = await adam.post('/api/inventory/approve', {
       server: 'payments',
