@@ -1221,7 +1221,12 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
       if (hosts.size > 0 && !hosts.has((req.headers.host ?? '').toLowerCase())) {
         throw new HttpError(421, 'bad_host', 'this console is not served under that host name');
       }
-      const url = new URL(req.url ?? '/', 'http://console.invalid');
+      let url: URL;
+      try {
+        url = new URL(req.url ?? '/', 'http://console.invalid');
+      } catch {
+        throw bad('bad request target');
+      }
       if (url.pathname === '/api' || url.pathname.startsWith('/api/')) await handleApi(req, res, url);
       else await handleStatic(req, res, url);
     };
