@@ -229,6 +229,7 @@ class Console {
       }
       void this.page?.refresh();
     });
+    stream.addEventListener('expired', () => this.expired());
     stream.addEventListener('unavailable', () => this.unavailable('the evidence store is unavailable'));
     stream.addEventListener('error', () => {
       this.setLive(false);

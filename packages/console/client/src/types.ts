@@ -52,11 +52,20 @@ export interface ApprovalRequest {
   consumed_at?: string;
 }
 
+export interface ToolDefinition {
+  name: string;
+  description?: string;
+  inputSchema?: Record<string, unknown>;
+  annotations?: Record<string, unknown>;
+}
+
 export interface InventoryTool {
   server: string;
   name: string;
   hash: string;
-  definition: { name: string; description?: string };
+  definition: ToolDefinition;
+  /** The definition a human approved, for a `changed` tool: what the current one is compared with. */
+  approved_definition?: ToolDefinition;
   first_seen: string;
   last_seen: string;
   changes: number;
@@ -68,6 +77,18 @@ export interface InventoryTool {
   tier?: number;
   access?: string;
   in_policy?: boolean;
+}
+
+export interface StandingException {
+  id: string;
+  agent: string;
+  tools: string[];
+  justification: string;
+  approved_by: string;
+  created_at: string;
+  expires_at: string;
+  revoked_by?: string;
+  revoked_at?: string;
 }
 
 export interface Seen {

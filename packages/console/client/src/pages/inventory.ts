@@ -5,12 +5,41 @@ import { chip, h, replace, table, time } from '../dom.js';
 import { escapedText } from '../escape.js';
 import { errorText, keepOnError, type PageFactory } from '../page.js';
 import { askStepUp } from '../stepup.js';
-import type { InventoryTool, Seen } from '../types.js';
+import { jsonDiff } from '../diff.js';
+import type { InventoryTool, Seen, StandingException } from '../types.js';
 
 interface InventoryResponse {
   agents: Seen[];
   servers: Seen[];
   tools: InventoryTool[];
+  exceptions?: StandingException[];
+}
+
+function exceptionRow(exception: StandingException): HTMLTableRowElement {
+  const state = exception.revoked_at
+    ? chip('revoked', 'approval-expired')
+    : Date.parse(exception.expires_at) <= Date.now()
+      ? chip('expired', 'approval-expired')
+      : chip('active', 'approval-pending');
+  return h(
+    'tr',
+    { data: { exception: exception.id } },
+    h('td', null, escapedText(exception.agent)),
+    h(
+      'td',
+      null,
+      exception.tools.map((glob) => h('code', { class: 'rule' }, glob)),
+    ),
+    h('td', { class: 'text' }, escapedText(exception.justification)),
+    h('td', null, escapedText(exception.approved_by)),
+    h(
+      'td',
+      null,
+      state,
+      exception.revoked_by ? h('div', { class: 'muted' }, 'by ', escapedText(exception.revoked_by)) : null,
+    ),
+    h('td', null, time(exception.expires_at)),
+  );
 }
 
 const seenRow = (item: Seen) =>
@@ -27,6 +56,9 @@ export const inventoryPage: PageFactory = ({ api, session, hasRole }) => {
   const tools = h('div');
   const agents = h('div');
   const servers = h('div');
+  const exceptions = h('div');
+  /** Tools whose "what changed" row is open, kept across refreshes. */
+  const opened = new Set<string>();
   const message = h('p', { class: 'notice', role: 'status' });
   const element = h(
     'div',
@@ -39,6 +71,7 @@ export const inventoryPage: PageFactory = ({ api, session, hasRole }) => {
       h('section', { class: 'panel' }, h('h2', null, 'Agents'), agents),
       h('section', { class: 'panel' }, h('h2', null, 'Servers'), servers),
     ),
+    h('section', { class: 'panel' }, h('h2', null, 'Standing exceptions'), exceptions),
   );
 
   // Approving a definition always needs step-up (API.md): ask first, then send once.
@@ -66,7 +99,52 @@ export const inventoryPage: PageFactory = ({ api, session, hasRole }) => {
     }
   };
 
-  const toolRow = (tool: InventoryTool) => {
+  const toolRows = (tool: InventoryTool): HTMLTableRowElement[] => {
+    const key = `${tool.server}/${tool.name}`;
+    const diffRow =
+      tool.status === 'changed' && tool.approved_definition
+        ? h(
+            'tr',
+            { class: 'diff-row', data: { diff: key }, hidden: !opened.has(key) },
+            h(
+              'td',
+              { colspan: 8 },
+              h(
+                'p',
+                { class: 'muted' },
+                'The definition agents see now, against the one ',
+                escapedText(tool.approved_by ?? 'a human'),
+                ' approved:',
+              ),
+              jsonDiff(tool.approved_definition, tool.definition),
+            ),
+          )
+        : null;
+    const toggle = diffRow
+      ? h(
+          'button',
+          {
+            type: 'button',
+            class: 'small what-changed',
+            'aria-expanded': String(opened.has(key)),
+            on: {
+              click: (event) => {
+                const open = diffRow.hidden;
+                diffRow.hidden = !open;
+                if (open) opened.add(key);
+                else opened.delete(key);
+                (event.currentTarget as HTMLElement).setAttribute('aria-expanded', String(open));
+              },
+            },
+          },
+          'What changed',
+        )
+      : null;
+    const row = toolRow(tool, toggle);
+    return diffRow ? [row, diffRow] : [row];
+  };
+
+  const toolRow = (tool: InventoryTool, toggle: HTMLButtonElement | null) => {
     const action =
       tool.status !== 'approved' && hasRole('admin')
         ? h(
@@ -83,10 +161,10 @@ export const inventoryPage: PageFactory = ({ api, session, hasRole }) => {
     return h(
       'tr',
       { data: { tool: `${tool.server}/${tool.name}`, status: tool.status } },
-      h('td', null, escapedText(tool.server)),
       h(
         'td',
         { class: 'text' },
+        h('span', { class: 'muted' }, escapedText(tool.server), '/'),
         escapedText(tool.name),
         tool.definition.description
           ? h('div', { class: 'muted' }, escapedText(tool.definition.description))
@@ -118,7 +196,7 @@ export const inventoryPage: PageFactory = ({ api, session, hasRole }) => {
           : '-',
       ),
       h('td', null, time(tool.last_seen)),
-      h('td', null, action),
+      h('td', null, h('div', { class: 'actions-cell' }, toggle, action)),
     );
   };
 
@@ -162,14 +240,22 @@ export const inventoryPage: PageFactory = ({ api, session, hasRole }) => {
     replace(
       tools,
       table(
-        ['server', 'tool', 'tier', 'access', 'definition', 'hash', 'approved', 'last seen', ''],
-        inventory.tools.map(toolRow),
+        ['tool', 'tier', 'access', 'definition', 'hash', 'approved', 'last seen', ''],
+        inventory.tools.flatMap(toolRows),
         'no tools seen yet',
       ),
     );
     replace(
       agents,
       table(['agent', 'first seen', 'last seen'], inventory.agents.map(seenRow), 'no agents seen yet'),
+    );
+    replace(
+      exceptions,
+      table(
+        ['agent', 'tools', 'justification', 'approved by', 'state', 'expires'],
+        (inventory.exceptions ?? []).map(exceptionRow),
+        'no standing exceptions',
+      ),
     );
     replace(
       servers,
