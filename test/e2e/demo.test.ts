@@ -1,10 +1,13 @@
 // `posture demo agent` against `posture start`, both as child processes: every control the script
 // meets leaves its evidence in the SQLite store (a denied write, a pending approval, a loop
-// denial, redactions, a changed tool and its alert, an anomaly alert), and an approval given
-// in the console while the agent waits lets the refund through.
+// denial, redactions, a changed tool and its alert, an anomaly alert); an approval given in the
+// console while the agent waits lets the refund through, and a definition re-approved there
+// brings the changed tool back.
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Secret, TOTP } from 'otpauth';
 import {
   openSqliteApprovalQueue,
@@ -22,11 +25,14 @@ describe('posture demo agent', () => {
   let waited: string;
   let events: StoredEvent[];
   let firstSession: string | undefined;
+  let reenabled: { before: string; listed: boolean; result: string };
 
   beforeAll(async () => {
     posture = await startPosture();
     ({ stdout: out } = await run('node', [BIN, 'demo', 'agent'], { cwd: posture.dir, encoding: 'utf8' }));
-    waited = await runWaitingForApproval(posture);
+    const approved = await runWaitingForApproval(posture);
+    waited = approved.out;
+    reenabled = await reapproveShipmentTool(posture, approved.desk);
     // Alerts are recorded in the background; the stop waits for the gateway to close.
     await new Promise((r) => setTimeout(r, 300));
     expect(await posture.stop()).toBe(0);
@@ -127,20 +133,30 @@ describe('posture demo agent', () => {
   });
 
   it('disables the tool whose definition changed, marks it changed in the inventory, and alerts', async () => {
+    expect(reenabled.before).toBe('changed'); // as the console showed it, before Dana re-approved it
     const shipment = calls('get_shipment');
     expect(shipment.map((e) => e.decision)).toEqual(['allow', 'deny']);
     expect(codes(shipment[1]!)).toContain('tool.definition_changed');
     const inventory = openSqliteInventory(posture.db);
     try {
-      const tool = await inventory.tool('northwind', 'get_shipment');
-      expect(tool?.status).toBe('changed');
-      expect(tool?.hash).not.toBe(tool?.approved_hash);
+      const versions = await inventory.history('northwind', 'get_shipment');
+      expect(versions).toHaveLength(2);
+      expect(versions.map((v) => v.definition.description)).toEqual(
+        expect.arrayContaining([expect.stringContaining('<IMPORTANT>')]),
+      );
       expect((await inventory.tool('northwind', 'get_order'))?.status).toBe('approved');
     } finally {
       await inventory.close();
     }
     expect(alerts('tool.definition_changed')).toHaveLength(1);
     expect(alerts('tool.definition_changed')[0]).toMatchObject({ tool: 'northwind/get_shipment' });
+  });
+
+  it('serves the changed tool again once an admin approves its new definition in the console', () => {
+    expect(reenabled.listed).toBe(true);
+    expect(reenabled.result).toContain('Nordpost');
+    const approvedDefinition = events.find((e) => e.detail?.change === 'tool_definition_approved');
+    expect(approvedDefinition).toMatchObject({ actor: { user: 'dana' }, tool: 'northwind/get_shipment' });
   });
 
   it('raises an anomaly alert on the burst of denied calls, by the policy’s thresholds', () => {
@@ -158,7 +174,7 @@ describe('posture demo agent', () => {
  * the password `start` printed, enrols an authenticator app and approves it; then it runs. Returns
  * that run's output.
  */
-async function runWaitingForApproval(posture: StartedPosture): Promise<string> {
+async function runWaitingForApproval(posture: StartedPosture): Promise<{ out: string; desk: Desk }> {
   const agent = spawn('node', [BIN, 'demo', 'agent', '--wait-for-approval'], {
     cwd: posture.dir,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -182,7 +198,46 @@ async function runWaitingForApproval(posture: StartedPosture): Promise<string> {
   expect(decided.approval).toMatchObject({ status: 'approved', decided_by: 'dana' });
   const code = await exited;
   if (code !== 0) throw new Error(`the waiting run exited ${code}: ${out}`);
-  return out;
+  return { out, desk };
+}
+
+/**
+ * Dana, an admin too, approves get_shipment's new definition in the console (with step-up); the
+ * running gateway serves the tool again to a new session (the token `start` printed).
+ */
+async function reapproveShipmentTool(posture: StartedPosture, desk: Desk) {
+  const { tools } = await desk('GET', '/api/inventory');
+  const tool = tools.find((t) => t.server === 'northwind' && t.name === 'get_shipment')!;
+  // The next time step: the enrolment used this one, and each is accepted once.
+  const code = new TOTP({ secret: Secret.fromBase32(desk.secret) }).generate({
+    timestamp: Date.now() + 30_000,
+  });
+  await desk('POST', '/api/inventory/approve', {
+    server: 'northwind',
+    name: 'get_shipment',
+    hash: tool.hash,
+    stepUp: { method: 'totp', code },
+  });
+  const client = new Client({ name: 'demo-test', version: '1' });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(posture.gatewayUrl), {
+      requestInit: { headers: { authorization: `Bearer ${posture.token}` } },
+    }),
+  );
+  try {
+    let listed = false;
+    for (let i = 0; i < 50 && !listed; i++) {
+      listed = (await client.listTools()).tools.some((t) => t.name === 'northwind__get_shipment');
+      if (!listed) await new Promise((r) => setTimeout(r, 200));
+    }
+    const result = await client.callTool({
+      name: 'northwind__get_shipment',
+      arguments: { order_id: 'NW-5003' },
+    });
+    return { before: tool.status, listed, result: JSON.stringify(result.content) };
+  } finally {
+    await client.close();
+  }
 }
 
 interface Desk {
@@ -193,8 +248,11 @@ interface Desk {
   ): Promise<{
     approvals: Array<{ id: string; tool: string }>;
     approval: Record<string, unknown>;
+    tools: Array<{ server: string; name: string; hash: string; status: string }>;
     secret: string;
   }>;
+  /** The authenticator app's secret, enrolled at sign-in. */
+  secret: string;
 }
 
 /** Signs the console user `start` printed in, and enrols an authenticator app (deciding needs one). */
@@ -208,7 +266,7 @@ async function signIn(posture: StartedPosture): Promise<Desk> {
   expect(login.status).toBe(200);
   const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
   const { csrf } = (await login.json()) as { csrf: string };
-  const desk: Desk = async (method, path, body) => {
+  const desk = (async (method: string, path: string, body?: unknown) => {
     const response = await fetch(`${base}${path}`, {
       method,
       headers: { cookie, 'x-csrf-token': csrf, ...(body ? { 'content-type': 'application/json' } : {}) },
@@ -217,10 +275,11 @@ async function signIn(posture: StartedPosture): Promise<Desk> {
     const json = (await response.json()) as Awaited<ReturnType<Desk>>;
     if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
     return json;
-  };
+  }) as Desk;
   const { secret } = await desk('POST', '/api/totp/enrol');
   await desk('POST', '/api/totp/confirm', {
     code: new TOTP({ secret: Secret.fromBase32(secret) }).generate(),
   });
+  desk.secret = secret;
   return desk;
 }

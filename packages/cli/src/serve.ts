@@ -10,6 +10,9 @@ import type { ApprovalQueue, AuditLog, Counters, ExceptionStore, Inventory } fro
 import { CliError } from './io.js';
 import { DEFAULT_PORT, defaultAudience } from './commands/token.js';
 
+/** How often a running gateway reads again which tool definitions are approved. */
+const INVENTORY_REFRESH_MS = 3000;
+
 export interface EvidenceStores {
   audit: AuditLog;
   approvals: ApprovalQueue;
@@ -158,6 +161,10 @@ export async function serveGateway(options: ServeGatewayOptions): Promise<Served
   });
   await gateway.start();
   monitoring.attach(gateway.enforcer);
+  // A definition approved elsewhere (the console, another replica's admin) re-enables its tool
+  // here within a few seconds.
+  const refresh = setInterval(() => void gateway.refreshInventory().catch(() => {}), INVENTORY_REFRESH_MS);
+  refresh.unref();
   // The policy in force, as evidence: every start records its hash and where it came from.
   await gateway.enforcer.note({
     kind: 'policy_change',
@@ -179,6 +186,7 @@ export async function serveGateway(options: ServeGatewayOptions): Promise<Served
     ...(options.oidc ? { oidc: [options.oidc] } : {}),
   });
   const closeRest = async () => {
+    clearInterval(refresh);
     await gateway.close();
     await counters?.close();
   };
