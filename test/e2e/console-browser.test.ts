@@ -12,6 +12,8 @@ import { Secret, TOTP } from 'otpauth';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryConsoleUsers, serveConsole, type ConsoleUsers } from '@posture/console';
+import { escapeText } from '../../packages/cli/src/commands/approvals.js';
+import { lineDiff } from '../../packages/console/client/src/diff.js';
 import {
   openSqliteApprovalQueue,
   openSqliteAuditLog,
@@ -328,6 +330,27 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in Chromium', { timeout: 
     await shot('audit');
   });
 
+  it('spells out hidden characters exactly as the CLI does', async () => {
+    const tricky = [
+      'refund\u200b',
+      'pay\u202eNABI\u202c',
+      'a\\u{200b} written out',
+      'tab\there, newline\nthere',
+      'no\u00a0break',
+      'filler\u3164',
+      'tag\u{e0041}\u{e0042}',
+      'emoji \u{1f600} and é stay',
+    ];
+    // As a string, so the test runner does not rewrite the page's dynamic import.
+    const shown = await page.evaluate<Array<string | null>>(`(async (texts) => {
+      const escape = await import('/app/escape.js');
+      return texts.map((text) => escape.escapedText(text).textContent);
+    })(${JSON.stringify(tricky)})`);
+    expect(shown).toEqual(tricky.map(escapeText));
+    expect(shown[0]).toBe('refund\\u{200b}');
+    expect(shown[1]).toBe('pay\\u{202e}NABI\\u{202c}');
+  });
+
   it('lists alerts, findings with remediations, and the policy with its validation', async () => {
     await open('Alerts');
     await page.locator('td .chip-alert', { hasText: 'anomaly.rate' }).first().waitFor();
@@ -602,3 +625,20 @@ async function seed(
   );
   await inventory.recordAgent('support-bot', now());
 }
+
+describe('lineDiff, the inventory\'s "what changed"', () => {
+  it('keeps common lines and marks what was removed and added, in order', () => {
+    expect(
+      lineDiff(['{', '  "a": 1,', '  "b": 2', '}'], ['{', '  "a": 1,', '  "b": 3,', '  "c": 4', '}']),
+    ).toEqual([
+      { kind: 'same', text: '{' },
+      { kind: 'same', text: '  "a": 1,' },
+      { kind: 'removed', text: '  "b": 2' },
+      { kind: 'added', text: '  "b": 3,' },
+      { kind: 'added', text: '  "c": 4' },
+      { kind: 'same', text: '}' },
+    ]);
+    expect(lineDiff([], ['x'])).toEqual([{ kind: 'added', text: 'x' }]);
+    expect(lineDiff(['x'], [])).toEqual([{ kind: 'removed', text: 'x' }]);
+  });
+});

@@ -118,6 +118,8 @@ export interface DecisionBucket {
 export interface Overview {
   scores: Scores;
   decisions: DecisionBucket[];
+  /** Outcomes of the same calls, by outcome. */
+  outcomes?: Record<string, number>;
   alerts: StoredEvent[];
   pending_approvals: number;
   audit_size: number;

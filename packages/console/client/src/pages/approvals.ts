@@ -159,10 +159,16 @@ function decisionForm(
       await onDecided();
     } catch (error) {
       result.classList.add('refused');
-      result.textContent =
-        error instanceof ApiError
-          ? `refused (${error.code}): ${REFUSALS[error.code] ?? error.message}`
-          : String(error);
+      if (error instanceof ApiError && (error.code === 'store_unavailable' || error.code === 'unreachable')) {
+        // Not a refusal: the outcome is unknown until the store answers again (the banner says
+        // so, and the page re-reads the request then). The comment stays as typed.
+        result.textContent = `not confirmed: ${error.message}`;
+      } else {
+        result.textContent =
+          error instanceof ApiError
+            ? `refused (${error.code}): ${REFUSALS[error.code] ?? error.message}`
+            : String(error);
+      }
       for (const button of buttons) button.disabled = false;
     }
   };

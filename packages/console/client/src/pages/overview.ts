@@ -1,6 +1,6 @@
 // Overview: the posture score per pillar, decisions over time, and the latest alerts.
 import { decisionChart, pillarBars, scoreBand } from '../charts.js';
-import { h, replace, table } from '../dom.js';
+import { chip, h, replace, table } from '../dom.js';
 import { keepOnError, type PageFactory } from '../page.js';
 import { pillarScores, type Overview } from '../types.js';
 import { alertRow, ALERT_HEADERS } from './alerts.js';
@@ -70,7 +70,19 @@ export const overviewPage: PageFactory = ({ api, navigate }) => {
       ),
     );
     replace(pillars, pillarBars(scores));
-    replace(decisions, decisionChart(overview.decisions));
+    const outcomes = Object.entries(overview.outcomes ?? {}).sort(([, a], [, b]) => b - a);
+    replace(
+      decisions,
+      decisionChart(overview.decisions),
+      outcomes.length > 0
+        ? h(
+            'div',
+            { class: 'outcomes' },
+            h('span', { class: 'muted' }, 'outcomes, last 24 h '),
+            outcomes.map(([outcome, count]) => chip(`${outcome} ${count}`, `outcome-${outcome}`)),
+          )
+        : null,
+    );
     replace(alerts, table(ALERT_HEADERS, overview.alerts.slice(0, 10).map(alertRow), 'no alerts'));
   });
   return { element, refresh };
