@@ -210,6 +210,16 @@ describe('live updates', () => {
     expect(changes[2]).toEqual({ audit_size: 2, pending_approvals: 1 });
   });
 
+  it('tells the stream its session expired, then ends it', async () => {
+    const events = await readEvents(
+      viewer,
+      (seen) => seen.some((e) => e.event === 'expired'),
+      async () => h.clock.advance(31 * 60_000),
+    );
+    expect(events.at(-1)).toEqual({ event: 'expired', data: { code: 'session_expired' } });
+    expect((await viewer.get('/api/session')).body.error.code).toBe('session_expired');
+  });
+
   it('refuses the stream without a session', async () => {
     const response = await fetch(`${h.url}/api/stream`);
     expect(response.status).toBe(401);
