@@ -41,6 +41,8 @@ const PASSWORD = 'correct horse battery staple';
 const IDLE_MS = 30 * 60_000;
 const CHEAP_SCRYPT = { N: 2 ** 12, r: 8, p: 1 };
 const MINUTE = 60_000;
+/** How long a check waits for the page: generous, because CI runs every suite at once on two cores. */
+const WAIT = { timeout: 15_000 };
 
 /**
  * A store that can be closed and opened again on the same file, as when the database goes away
@@ -167,13 +169,13 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in Chromium', { timeout: 
       colorScheme: 'dark',
     });
     page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(15_000);
+    page.setDefaultTimeout(WAIT.timeout);
     page.on('pageerror', (error) => pageErrors.push(error.message));
     // The CSP forbids inline scripts and styles: a violation would show up here.
     page.on('console', (message) => {
       if (/Content Security Policy|Refused to/i.test(message.text())) pageErrors.push(message.text());
     });
-  }, 30_000);
+  }, 60_000);
 
   afterEach(() => {
     expect(pageErrors).toEqual([]);
@@ -209,7 +211,7 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in Chromium', { timeout: 
     await page.waitForURL(/\/login\?next=%2Fapprovals$/);
     await shot('login');
     await login('carol', 'not the password');
-    await expect.poll(() => page.textContent('.form-error')).toBe('wrong user name or password');
+    await expect.poll(() => page.textContent('.form-error'), WAIT).toBe('wrong user name or password');
     expect(await page.inputValue('input[name=user]')).toBe('carol');
     expect(await page.inputValue('input[name=password]')).toBe('');
     await login('carol');
@@ -230,7 +232,7 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in Chromium', { timeout: 
   it('shows the inventory with tiers and a changed definition', async () => {
     await open('Inventory');
     const refund = page.locator('tr[data-tool="payments/refund"]');
-    await expect.poll(() => refund.getAttribute('data-status')).toBe('changed');
+    await expect.poll(() => refund.getAttribute('data-status'), WAIT).toBe('changed');
     expect(await refund.locator('.chip-tier2').count()).toBe(1);
     expect(await page.locator('tr[data-tool="payments/get_payment"] .chip-status-new').count()).toBe(1);
     expect(await page.textContent('tr[data-exception] td:nth-child(5)')).toBe('active');
@@ -273,7 +275,9 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in Chromium', { timeout: 
     // alice's refund: the call itself, hidden characters spelled out.
     await page.click(`tr[data-id="${requests.refund.id}"]`);
     const detail = page.locator('.approval-detail');
-    await expect.poll(() => detail.locator('[data-field="tool"]').textContent()).toBe('payments/refund');
+    await expect
+      .poll(() => detail.locator('[data-field="tool"]').textContent(), WAIT)
+      .toBe('payments/refund');
     expect(await detail.locator('[data-field="target"]').textContent()).toBe('http://127.0.0.1:9102/mcp');
     expect(await detail.locator('[data-field="user"]').textContent()).toBe('alice');
     expect(await detail.locator('[data-field="arguments"] .hidden-char').first().textContent()).toBe(
@@ -291,7 +295,7 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in Chromium', { timeout: 
     expect(await dialog.locator('.form-error').textContent()).toContain('6-digit');
     await dialog.locator('input[name=code]').fill(carolTotp.generate({ timestamp: now().getTime() }));
     await dialog.locator('button[type=submit]').click();
-    await expect.poll(() => page.textContent('.decision-result')).toContain('approved');
+    await expect.poll(() => page.textContent('.decision-result'), WAIT).toContain('approved');
 
     const decided = await approvals.store.get(requests.refund.id, now());
     expect(decided).toMatchObject({
@@ -309,7 +313,7 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in Chromium', { timeout: 
   it('verifies the audit log with one click and shows new events live', async () => {
     await open('Audit');
     await page.click('.verify');
-    await expect.poll(() => page.textContent('.verify-result')).toMatch(/verified.*events/);
+    await expect.poll(() => page.textContent('.verify-result'), WAIT).toMatch(/verified.*events/);
     expect(await page.locator('.verify-ok').count()).toBe(1);
 
     await page.locator('tr[data-seq]').nth(2).click();
@@ -322,7 +326,7 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in Chromium', { timeout: 
         query: 'late parcel',
       }),
     );
-    await page.locator(`tr[data-seq="${appended.seq}"]`).waitFor({ timeout: 5000 });
+    await page.locator(`tr[data-seq="${appended.seq}"]`).waitFor({ timeout: WAIT.timeout });
     expect(await page.evaluate(() => (window as unknown as { marker?: string }).marker)).toBe('same page');
     await shot('audit-event');
     await page.click('.drawer button.close');
@@ -384,14 +388,14 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in Chromium', { timeout: 
     await page.locator('.app[data-loaded="true"]').waitFor();
     await page.click('.sidebar-foot a.user');
     await page.click('text=Register a security key');
-    await expect.poll(() => page.textContent('.account [role=status]')).toContain('registered');
+    await expect.poll(() => page.textContent('.account [role=status]'), WAIT).toContain('registered');
     expect((await users.get('bob'))?.webauthn).toBe(1);
 
     await open('Approvals');
     await page.click(`tr[data-id="${requests.close.id}"]`);
     await page.click('button.approve');
     await page.locator('dialog.stepup').getByText('Use security key').click();
-    await expect.poll(() => page.textContent('.decision-result')).toContain('approved');
+    await expect.poll(() => page.textContent('.decision-result'), WAIT).toContain('approved');
     expect(await approvals.store.get(requests.close.id, now())).toMatchObject({
       status: 'approved',
       decided_by: 'bob',
@@ -402,7 +406,9 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in Chromium', { timeout: 
     await open('Inventory');
     await page.locator('tr[data-tool="payments/refund"] button', { hasText: 'Re-approve' }).click();
     await page.locator('dialog.stepup').getByText('Use security key').click();
-    await expect.poll(() => page.textContent('.inventory .notice')).toContain('approved the definition');
+    await expect
+      .poll(() => page.textContent('.inventory .notice'), WAIT)
+      .toContain('approved the definition');
     expect(await page.getAttribute('tr[data-tool="payments/refund"]', 'data-status')).toBe('approved');
     expect(await inventory.store.tool('payments', 'refund')).toMatchObject({
       status: 'approved',
@@ -433,7 +439,7 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in Chromium', { timeout: 
     await page.fill('.filters input[name=agent]', 'finance-bot');
     for (const store of [audit, approvals, inventory]) await store.goAway();
     // The live stream notices on its own; a search the user starts meanwhile fails visibly.
-    await page.locator('.banner:not([hidden])').waitFor({ timeout: 5000 });
+    await page.locator('.banner:not([hidden])').waitFor({ timeout: WAIT.timeout });
     expect(await page.textContent('.banner')).toContain('unavailable');
     await page.click('.filters button[type=submit]');
     await page.waitForTimeout(300);
@@ -441,11 +447,11 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in Chromium', { timeout: 
     expect(await page.locator('.banner:not([hidden])').count()).toBe(1);
 
     for (const store of [audit, approvals, inventory]) await store.comeBack();
-    await page.locator('.banner').waitFor({ state: 'hidden', timeout: 8000 });
+    await page.locator('.banner').waitFor({ state: 'hidden', timeout: WAIT.timeout });
     // The search the user asked for runs once the store is back.
     await expect
       .poll(async () => [...new Set(await page.locator('tr[data-seq] td:nth-child(4)').allTextContents())], {
-        timeout: 5000,
+        timeout: WAIT.timeout,
       })
       .toEqual(['finance-bot']);
   });
