@@ -1240,6 +1240,9 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
     });
   });
   server.on('clientError', (_error, socket) => socket.destroy());
+  // A client that sends its request slowly holds a socket, not the console (slowloris).
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 30_000;
 
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
