@@ -511,9 +511,11 @@ async function seed(
     ['tickets/delete_ticket', 'deny', 'denied', { id: 'T-1042' }],
     ['payments/refund', 'approve', 'pending', { payment_id: 'P-88', amount: 120, currency: 'EUR' }],
     ['crm/get_customer', 'allow', 'allowed', { id: 'C-7' }],
+    ['tickets/close_ticket', 'confirm', 'pending', { id: 'T-1042' }],
+    ['tickets/list_tickets', 'allow', 'allowed', {}],
   ];
   let n = 0;
-  for (let h = 11; h >= 0; h--) {
+  for (let h = 22; h >= 0; h--) {
     for (let i = 0; i < 2 + ((h * 7) % 5); i++) {
       const [tool, decision, outcome, args] = plan[n++ % plan.length]!;
       await audit.append(
