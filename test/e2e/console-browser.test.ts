@@ -316,6 +316,21 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in Chromium', { timeout: 
     await expect.poll(() => page.textContent('.verify-result'), WAIT).toMatch(/verified.*events/);
     expect(await page.locator('.verify-ok').count()).toBe(1);
 
+    // Newest first, 25 to a page, both ways.
+    const seqs = async () =>
+      await page
+        .locator('tr[data-seq]')
+        .evaluateAll((rows) => rows.map((row) => Number(row.getAttribute('data-seq'))));
+    const first = await seqs();
+    expect(first).toHaveLength(25);
+    expect(first).toEqual([...first].sort((a, b) => b - a));
+    await page.click('.pager button:has-text("Older")');
+    await expect.poll(() => page.textContent('.pager'), WAIT).toContain('page 2');
+    const second = await seqs();
+    expect(second[0]).toBe(first[24]! - 1);
+    await page.click('.pager button:has-text("Newer")');
+    await expect.poll(async () => (await seqs())[0], WAIT).toBe(first[0]);
+
     await page.locator('tr[data-seq]').nth(2).click();
     await page.locator('.event-detail pre.json').waitFor();
 
