@@ -132,6 +132,7 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in Chromium', { timeout: 
     users = createMemoryConsoleUsers({ scryptCost: CHEAP_SCRYPT });
     await users.add({ name: 'carol', password: PASSWORD, roles: ['approver'] });
     await users.add({ name: 'bob', password: PASSWORD, roles: ['approver', 'admin'] });
+    await users.add({ name: 'alice', password: PASSWORD, roles: ['viewer'] });
     const { secret } = await users.enrolTotp('carol', { confirmed: true });
     carolTotp = new TOTP({ secret: Secret.fromBase32(secret), digits: 6, period: 30, algorithm: 'SHA1' });
 
@@ -430,6 +431,22 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in Chromium', { timeout: 
       approved_by: 'bob',
     });
     await cdp.detach();
+    await open('Approvals');
+  });
+
+  it('lets a viewer read the desk but not decide', async () => {
+    await page.click('.sidebar-foot button.link');
+    await page.locator('.login-form').waitFor();
+    await login('alice');
+    await page.locator('.app[data-loaded="true"]').waitFor();
+    await open('Approvals');
+    await page.click(`tr[data-id="${requests.payout.id}"]`);
+    await expect
+      .poll(() => page.textContent('.approval-detail .decision'), WAIT)
+      .toBe('you need the approver role to decide');
+    expect(await page.locator('.approval-detail button.approve').count()).toBe(0);
+    await open('Inventory');
+    expect(await page.locator('tr[data-tool] button:has-text("Approve")').count()).toBe(0);
     await open('Approvals');
   });
 
