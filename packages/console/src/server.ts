@@ -33,7 +33,14 @@ import {
 } from '@simplewebauthn/server';
 import { isoBase64URL } from '@simplewebauthn/server/helpers';
 import type { ConsoleUser, ConsoleUsers, Role } from './users.js';
-import { decisionsOverTime, findingsOf, loadConsolePolicy, scoresView, verifyAudit } from './views.js';
+import {
+  decisionsOverTime,
+  findingsOf,
+  loadConsolePolicy,
+  RecentCalls,
+  scoresView,
+  verifyAudit,
+} from './views.js';
 
 export interface ConsoleOptions {
   /** Default 127.0.0.1. */
@@ -259,6 +266,7 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
   const membership = policy.policy ? groupMembership(policy.policy) : new Map<string, Set<string>>();
   const { audit, approvals, inventory, users } = options;
 
+  const recentCalls = new RecentCalls(audit);
   const sessions = new Map<string, Session>();
   const userFailures = new FailureWindow(windowMs);
   const addressFailures = new FailureWindow(windowMs);
@@ -707,10 +715,7 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
       path: '/api/overview',
       access: 'session',
       async handle({ now: at }) {
-        const since = new Date(
-          Math.floor(at.getTime() / 3_600_000) * 3_600_000 - 23 * 3_600_000,
-        ).toISOString();
-        const calls = await audit.search({ kind: 'call', since, limit: 100_000 });
+        const calls = await recentCalls.get(at);
         const { scores } = await currentFindings(at);
         const alerts = await latest({ kind: 'alert' }, 20, undefined, notLogin);
         return {

@@ -176,8 +176,48 @@ export interface DecisionBucket {
 
 const HOUR = 3_600_000;
 
+/**
+ * The last day's calls, read from the log once and then only what was appended since: the
+ * overview is fetched on every change, and must not reread a day of events each time.
+ */
+export class RecentCalls {
+  private calls: CallSummary[] = [];
+  private after: number | undefined;
+  constructor(private readonly audit: AuditLog) {}
+
+  private turn: Promise<unknown> = Promise.resolve();
+
+  /** One read at a time: two at once would both add what came after the same `after`. */
+  get(now: Date): Promise<CallSummary[]> {
+    const result = this.turn.then(() => this.read(now));
+    this.turn = result.catch(() => {});
+    return result;
+  }
+
+  private async read(now: Date): Promise<CallSummary[]> {
+    const since = Math.floor(now.getTime() / HOUR) * HOUR - 23 * HOUR;
+    for (;;) {
+      const page = await this.audit.search({
+        kind: 'call',
+        ...(this.after !== undefined ? { after: this.after } : { since: new Date(since).toISOString() }),
+        limit: 5000,
+      });
+      for (const e of page) {
+        this.calls.push({ seq: e.seq, time: e.time, decision: e.decision, outcome: e.outcome });
+      }
+      if (page.length > 0) this.after = page[page.length - 1]!.seq;
+      else if (this.after === undefined) this.after = (await this.audit.size()) - 1;
+      if (page.length < 5000) break;
+    }
+    this.calls = this.calls.filter((c) => Date.parse(c.time) >= since);
+    return this.calls;
+  }
+}
+
 /** Hourly counts of decisions over the last 24 hours, oldest first, and outcomes over the same calls. */
-export function decisionsOverTime(calls: readonly StoredEvent[], now: Date) {
+export type CallSummary = Pick<StoredEvent, 'seq' | 'time' | 'decision' | 'outcome'>;
+
+export function decisionsOverTime(calls: readonly CallSummary[], now: Date) {
   const end = Math.floor(now.getTime() / HOUR) * HOUR;
   const buckets: DecisionBucket[] = [];
   for (let i = 23; i >= 0; i--) {

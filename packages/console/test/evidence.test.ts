@@ -157,6 +157,16 @@ describe('pages', () => {
     expect(body.alerts.map((a: AuditEvent) => a.detail?.alert)).toEqual(['anomaly.rate']);
     expect(body.pending_approvals).toBe(1);
     expect(body.audit_size).toBe(4); // three appended and vic's login
+    // Read again after more calls (and twice at once): counted once each.
+    await h.audit.append(call({ decision: 'deny', outcome: 'denied' }));
+    const [again, twice] = await Promise.all([viewer.get('/api/overview'), viewer.get('/api/overview')]);
+    expect(again.body.decisions.at(-1)).toMatchObject({ deny: 2, allow: 0 });
+    expect(twice.body.decisions.at(-1)).toMatchObject({ deny: 2, allow: 0 });
+    h.clock.advance(23 * 3_600_000);
+    await viewer.login('vic'); // a day later the session is long gone
+    const dayLater = await viewer.get('/api/overview');
+    expect(dayLater.body.decisions[0]).toMatchObject({ deny: 2 });
+    expect(dayLater.body.decisions.reduce((n: number, b: { allow: number }) => n + b.allow, 0)).toBe(0);
     const alerts = await viewer.get('/api/alerts');
     expect(alerts.body.alerts).toHaveLength(1);
   });
