@@ -3,7 +3,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -108,6 +108,47 @@ describe('posture start', () => {
       expect(again.consolePassword).toBe(posture.consolePassword);
     } finally {
       expect(await again.stop()).toBe(0);
+    }
+  }, 30_000);
+
+  it('runs another policy without the console, its relative server path found from the root', async () => {
+    const other = mkdtempSync(join(tmpdir(), 'posture-start-other-'));
+    writeFileSync(
+      join(other, 'team.yaml'),
+      `version: 1
+users:
+  erin: { groups: [ops] }
+  finn: { groups: [ops] }
+agents:
+  helper:
+    owner: erin
+    run_by: [finn]
+    grants: [{ tools: [catalog/*] }]
+servers:
+  catalog:
+    command: [node, test/support/catalog-server.js]
+    env: { POSTURE_TOOLS: '[{"name":"ping","inputSchema":{"type":"object"}}]' }
+    tools: { ping: { tier: 1, access: read } }
+`,
+    );
+    const started = await startPosture({ dir: other, args: ['--policy', 'team.yaml', '--no-console'] });
+    try {
+      expect(started.stdout).toContain('Console  not running (--no-console)');
+      expect(started.stdout).toContain('Agent    helper acting for finn');
+      expect(started.consoleUrl).toBeUndefined();
+      const client = new Client({ name: 'start-test', version: '1' });
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(started.gatewayUrl), {
+          requestInit: { headers: { authorization: `Bearer ${started.token}` } },
+        }),
+      );
+      const result = await client.callTool({ name: 'catalog__ping', arguments: {} });
+      await client.close();
+      expect(result.isError).toBeFalsy();
+      expect(await started.stop()).toBe(0);
+    } finally {
+      await started.cleanup();
+      rmSync(other, { recursive: true, force: true });
     }
   }, 30_000);
 
