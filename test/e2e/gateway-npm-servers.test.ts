@@ -2,7 +2,7 @@
 // knowledge graph) and server-filesystem (one allowed folder). Read-only by default: reads pass,
 // writes need an explicit grant, destructive tools need approval, and nothing outside the
 // allowed folder comes back.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ const allowed = join(data, 'allowed');
 mkdirSync(allowed);
 writeFileSync(join(allowed, 'notes.txt'), 'meeting at ten');
 writeFileSync(join(data, 'secret.txt'), 'outside the allowed folder');
+symlinkSync(join(data, 'secret.txt'), join(allowed, 'shortcut.txt'));
 
 const POLICY = `
 version: 1
@@ -40,6 +41,9 @@ servers:
     env: { MEMORY_FILE_PATH: ${JSON.stringify(join(data, 'memory.jsonl'))} }
   files:
     command: [node, ${JSON.stringify(FILESYSTEM)}, ${JSON.stringify(allowed)}]
+    tools:
+      # Posture checks the path itself, before the server does: canonicalised, symlinks followed.
+      read_text_file: { paths: { args: [path], roots: [${JSON.stringify(allowed)}] } }
 tiers:
   3: { approval: { approvers: [group:approvers] } }
 `;
@@ -107,5 +111,26 @@ describe('server-filesystem behind the gateway', () => {
       expect(result.isError).toBe(true);
       expect(JSON.stringify(result.content)).not.toContain('outside the allowed folder');
     }
+  });
+
+  it('refuses traversal, encoded traversal and symlinks out of the folder at the gateway, before the server sees them', async () => {
+    const client = await t.connect(await t.token());
+    const cases = [
+      join(allowed, '..', 'secret.txt'),
+      `${allowed}/%2e%2e/secret.txt`,
+      '/etc/passwd',
+      join(allowed, 'shortcut.txt'),
+    ];
+    for (const path of cases) {
+      const result = await client.callTool({ name: 'files__read_text_file', arguments: { path } });
+      expect(result.isError, path).toBe(true);
+      const text = JSON.stringify(result.content);
+      expect(text, path).toContain('args.path');
+      expect(text, path).not.toContain('outside the allowed folder');
+    }
+    const events = await t.audit.search({ tool: 'files/read_text_file', decision: 'deny' });
+    expect(
+      events.filter((e) => e.reasons?.some((r) => r.code === 'args.path')).length,
+    ).toBeGreaterThanOrEqual(4);
   });
 });

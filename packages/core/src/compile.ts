@@ -4,6 +4,9 @@ import { constraintCompiler, type ArgumentCheck } from './policy/constraints.js'
 import type { DataRule, Grant, Limits, PolicyFile } from './policy/schema.js';
 import { createDetector, type Detector } from './data/detector.js';
 import { durationMs, hash53, parseRate, toolMatcher, type ToolMatcher } from './text.js';
+import type { EgressGuard, PathGuard } from './guards.js';
+
+const DEFAULT_EGRESS: EgressGuard = { private: 'deny', allow: [] };
 
 /**
  * The policy prepared for evaluation: every agent × tool pair is resolved once, so deciding is
@@ -82,8 +85,15 @@ export interface Plan {
   readonly flows: readonly FlowRule[];
   /** `data.rules` that deny calls whose arguments carry a blocked class. */
   readonly argumentRules: readonly ArgumentRule[];
+  /** Where path and URL arguments may point (`args.path`, `egress.*`). */
+  readonly guards: ArgumentGuards;
   /** Whether deciding reads or writes session state at all. */
   readonly stateful: boolean;
+}
+
+export interface ArgumentGuards {
+  paths: (PathGuard & { rule: string }) | undefined;
+  egress: EgressGuard & { rule: string };
 }
 
 export interface CompileOptions {
@@ -337,6 +347,12 @@ function planFor(
     controls,
     flows: flowRules,
     argumentRules,
+    guards: {
+      paths: tool.paths
+        ? { ...tool.paths, rule: `servers.${tool.server}.tools.${tool.name}.paths` }
+        : undefined,
+      egress: { ...(policy.egress ?? DEFAULT_EGRESS), rule: 'egress' },
+    },
     stateful:
       maxCalls !== undefined ||
       rate !== undefined ||

@@ -4,6 +4,7 @@ import type { ArgumentCheck } from './policy/constraints.js';
 import { failureMessage } from './policy/constraints.js';
 import type { DecisionState, RateLog, SessionState } from './state.js';
 import { fingerprintOf } from './text.js';
+import { checkPathArguments, checkUrlArguments } from './guards.js';
 import type { DecideContext, Decision, DecisionRequest } from './types.js';
 
 const AGENT_UNKNOWN = freezeDecision({
@@ -101,6 +102,8 @@ function decideOrThrow(
     const blocked = blockedArgument(plan, compiled, args);
     if (blocked) return blocked;
   }
+  const guarded = guardedArgument(plan, args);
+  if (guarded) return guarded;
 
   const approved = request.approval !== undefined && request.approval !== null;
   const confirmed = request.confirmed === true;
@@ -155,6 +158,20 @@ function passes(check: ArgumentCheck, args: Record<string, unknown>): boolean {
 }
 
 /** The first argument value a `data.rules` entry forbids this tool to receive, as a denial. */
+/** A path outside the tool's roots, or a URL at an internal address: denied with where it points. */
+function guardedArgument(plan: Plan, args: Record<string, unknown>): Decision | undefined {
+  const { paths, egress } = plan.guards;
+  const pathFailure = paths ? checkPathArguments(args, paths) : undefined;
+  const failure = pathFailure ?? checkUrlArguments(args, egress, paths?.args);
+  if (!failure) return undefined;
+  return {
+    decision: 'deny',
+    rules: [pathFailure ? paths!.rule : egress.rule],
+    reasons: [{ code: failure.code, message: failure.message }],
+    obligations: {},
+  };
+}
+
 function blockedArgument(
   plan: Plan,
   compiled: CompiledPolicy,

@@ -46,3 +46,15 @@ export {
 } from './data/retrieval.js';
 export { generateRls, quoteIdent, quoteLiteral, type RlsOptions } from './data/rls.js';
 export * from './data/index.js';
+export {
+  checkPath,
+  checkPathArguments,
+  checkUrlArguments,
+  hostAllowed,
+  internalAddress,
+  normalise as normalisePath,
+  urlHosts,
+  type EgressGuard,
+  type GuardFailure,
+  type PathGuard,
+} from './guards.js';

@@ -38,6 +38,8 @@ import {
 import {
   ContextRules,
   createEnforcer,
+  systemRealPath,
+  type ArgumentGuardOptions,
   type CallResult,
   type ConfirmAnswer,
   type Enforcer,
@@ -54,10 +56,17 @@ import {
 import { flagDescription, type DefinitionFlag } from './definitions.js';
 import type { Identity } from './identity.js';
 import { END_PLAN_TOOL, PLAN_KEY, PLAN_TOOL, PLAN_TOOLS, Plans } from './plans.js';
+import { SharedSchemaValidator } from './schema-validator.js';
+
 import { Upstream, type UpstreamOptions, type UpstreamStatus } from './upstreams.js';
+
+/** One validator for every session's elicitation answers (the SDK would build one per session). */
+const SHARED_VALIDATOR = new SharedSchemaValidator();
 
 export interface GatewayOptions {
   policy: PolicyFile;
+  /** How URL and path arguments are resolved (DNS, symlinks); default: this machine's. */
+  guards?: ArgumentGuardOptions;
   audit: AuditLog;
   approvals: ApprovalQueue;
   exceptions?: ExceptionStore;
@@ -312,7 +321,10 @@ export class Gateway {
   serverFor(identity: Identity): Server {
     const server = new Server(
       { name: 'posture-gateway', version: '0.1.0' },
-      { capabilities: { tools: { listChanged: true }, resources: {}, prompts: {} } },
+      {
+        capabilities: { tools: { listChanged: true }, resources: {}, prompts: {} },
+        jsonSchemaValidator: SHARED_VALIDATOR,
+      },
     );
     server.setRequestHandler(ListToolsRequestSchema, () => {
       const tools = this.toolsFor(identity);
@@ -603,6 +615,8 @@ export class Gateway {
       ...(o.redactionKey ? { redactionKey: o.redactionKey } : {}),
       ...(o.failOpenReads ? { failOpenReads: true } : {}),
       ...(o.observe ? { observe: o.observe } : {}),
+      // Stdio servers run on this machine, so a path argument's symlinks are followed here.
+      guards: o.guards ?? { realPath: systemRealPath },
     });
     return o.decorate ? o.decorate(enforcer) : enforcer;
   }

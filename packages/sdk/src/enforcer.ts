@@ -28,6 +28,7 @@ import type {
 import { argsHash } from './args-hash.js';
 import { defaultApprovers } from './approvers.js';
 import { EvidenceRedactor } from './evidence.js';
+import { ArgumentGuards, type ArgumentGuardOptions } from './guards.js';
 import { InputSchemas } from './input-schema.js';
 import { filterRetrieval } from './retrieval.js';
 
@@ -115,6 +116,13 @@ export interface EnforcerOptions {
    * call's path, so it must be synchronous and cheap; what it throws is ignored.
    */
   observe?: (event: StoredEvent) => void;
+  /**
+   * How URL and path arguments are checked beyond the policy's lexical guards: host names are
+   * resolved (an internal address is refused, `egress.private`) with the system resolver unless
+   * `resolveHost` replaces it; symlinks are followed only when `realPath` is given (the tools'
+   * files are on this machine: `systemRealPath`).
+   */
+  guards?: ArgumentGuardOptions;
 }
 
 export interface Enforcer {
@@ -147,6 +155,7 @@ class PipelineEnforcer implements Enforcer {
   readonly #redactor: EvidenceRedactor;
   readonly #failOpenReads: boolean;
   readonly #schemas = new InputSchemas();
+  readonly #guards: ArgumentGuards;
   readonly #retrieval: RetrievalAccess | undefined;
   readonly #observe: ((event: StoredEvent) => void) | undefined;
   /** Set while the audit log refuses writes: when it began, and what ran or was refused meanwhile. */
@@ -164,6 +173,7 @@ class PipelineEnforcer implements Enforcer {
     this.#failOpenReads = options.failOpenReads ?? options.policy.policy.evidence.fail_open_reads;
     this.#retrieval = compileRetrieval(options.policy.policy);
     this.#observe = options.observe;
+    this.#guards = new ArgumentGuards(options.guards);
   }
 
   async call(call: ToolCall, execute: Execute, options: CallOptions = {}): Promise<CallResult> {
@@ -223,6 +233,11 @@ class PipelineEnforcer implements Enforcer {
         const rule = `servers.${tool.server}.tools.${tool.name}`;
         const refused: Decision = { ...decision, rules: [rule] };
         return this.#deny(call, hash, started, { ...refused, reasons: [] }, 'args.invalid', options, misfit);
+      }
+      const guarded = await this.#guards.check(this.policy, call.agent, call.tool, call.args, started);
+      if (guarded) {
+        const refused: Decision = { ...decision, rules: [guarded.rule], reasons: [] };
+        return this.#deny(call, hash, started, refused, guarded.reason.code, options, guarded.reason.message);
       }
     }
     let approvalId: string | undefined;

@@ -26,3 +26,12 @@ export {
 } from './frameworks/functions/index.js';
 export { defaultApprovers } from './approvers.js';
 export { ContextRules } from './evidence.js';
+export {
+  ArgumentGuards,
+  systemRealPath,
+  systemResolveHost,
+  type ArgumentGuardOptions,
+  type GuardRefusal,
+  type RealPath,
+  type ResolveHost,
+} from './guards.js';

@@ -18,6 +18,8 @@ export interface CatalogTool {
   /** Its results are lists of labelled documents, filtered per user (`data.retrieval`). */
   retrieval: boolean;
   inputSchema: Record<string, unknown> | undefined;
+  /** Arguments holding file paths, and the roots they must stay under. */
+  paths: { args: readonly string[]; roots: readonly string[] } | undefined;
   /** What automatic classification concluded, before the policy's overrides. */
   classification: Classification;
   /** Whether the policy declares it, or only discovery saw it. */
@@ -70,6 +72,7 @@ function catalogTool(
     external: override?.external ?? definition.annotations?.openWorldHint === true,
     retrieval: override?.retrieval === true,
     inputSchema: definition.inputSchema,
+    paths: override?.paths,
     classification,
     declared: override !== undefined,
   };

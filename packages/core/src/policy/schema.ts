@@ -166,6 +166,26 @@ export const ToolOverride = z.strictObject({
     .describe(
       'returns lists of labelled documents: the enforcer drops those the acting user may not read (`data.retrieval`), and withholds a result it cannot read as such a list',
     ),
+  paths: z
+    .strictObject({
+      args: z
+        .array(z.string().min(1).max(128))
+        .min(1)
+        .describe('the arguments that hold a file path (or a list of paths, or a `file:` URL)'),
+      roots: z
+        .array(
+          z
+            .string()
+            .regex(/^(\/|[A-Za-z]:[\\/])/, 'must be an absolute path such as `/srv/data`')
+            .refine((root) => !/(^|[\\/])\.\.?([\\/]|$)/.test(root), 'must be canonical: no `.` or `..`'),
+        )
+        .min(1)
+        .describe('the directories those paths must stay under once canonicalised'),
+    })
+    .optional()
+    .describe(
+      'path arguments are canonicalised (percent escapes, backslashes, `..`, symlinks) and must stay under `roots` (`args.path`)',
+    ),
   description: z
     .string()
     .max(100_000)
@@ -482,6 +502,25 @@ export const PolicyFile = z.strictObject({
     .default({ fail_open_reads: false })
     .describe(
       'when the audit log cannot be written every call fails closed, unless `fail_open_reads` lets tier-1 reads run meanwhile (counted, and recorded as a gap event once the log is back)',
+    ),
+  egress: z
+    .strictObject({
+      private: z
+        .enum(['deny', 'allow'])
+        .default('deny')
+        .describe(
+          'URLs in arguments that point at loopback, private, link-local (cloud metadata) or other internal addresses, directly or through DNS: `deny` (`egress.private`) or `allow`',
+        ),
+      allow: z
+        .array(z.string().min(1).max(253))
+        .default([])
+        .describe(
+          'hosts (`wiki.corp.example`, `*.corp.example`), addresses and CIDR ranges reachable even so',
+        ),
+    })
+    .default({ private: 'deny', allow: [] })
+    .describe(
+      'where URLs in tool arguments may point (SSRF); `file:`, `gopher:` and similar URLs are always refused (`egress.scheme`)',
     ),
   alerts: Alerts.optional().describe(
     'anomaly alerts: per-agent rolling baselines, and when a deviation from them raises an alert',
