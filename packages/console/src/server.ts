@@ -483,8 +483,13 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
     const found: StoredEvent[] = [];
     let scanned = 0;
     let left = false;
-    while (hi > 0 && found.length < limit && scanned < 200_000) {
-      const lo = Math.max(0, hi - 2000);
+    // Windows double as they come back short: a rare kind is found in a few queries.
+    let window = 2000;
+    // A text search reads every event it scans: it stops sooner, and `next` says where.
+    const cap = match ? 50_000 : 1_000_000;
+    while (hi > 0 && found.length < limit && scanned < cap) {
+      const lo = Math.max(0, hi - window);
+      window = Math.min(window * 2, 128_000);
       const page = await audit.search({ ...filter, ...(lo > 0 ? { after: lo - 1 } : {}), limit: hi - lo });
       scanned += hi - lo;
       const inWindow = page.filter((e) => e.seq < hi && (!match || match(e)));
