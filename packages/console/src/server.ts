@@ -478,6 +478,7 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
     limit: number,
     before?: number,
     match?: (e: StoredEvent) => boolean,
+    cap = 1_000_000,
   ) => {
     let hi = Math.min(before ?? Number.MAX_SAFE_INTEGER, await audit.size());
     const found: StoredEvent[] = [];
@@ -485,8 +486,6 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
     let left = false;
     // Windows double as they come back short: a rare kind is found in a few queries.
     let window = 2000;
-    // A text search reads every event it scans: it stops sooner, and `next` says where.
-    const cap = match ? 50_000 : 1_000_000;
     while (hi > 0 && found.length < limit && scanned < cap) {
       const lo = Math.max(0, hi - window);
       window = Math.min(window * 2, 128_000);
@@ -899,7 +898,9 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
         const q = query.get('q')?.toLowerCase() || undefined;
         const match = q ? (e: StoredEvent) => JSON.stringify(e).toLowerCase().includes(q) : undefined;
         if (query.get('order') === 'desc') {
-          return latest(filter, limit, intParam(query, 'before', 0, Number.MAX_SAFE_INTEGER), match);
+          // A text search reads every event it scans: it stops sooner, and `next` says where.
+          const before = intParam(query, 'before', 0, Number.MAX_SAFE_INTEGER);
+          return latest(filter, limit, before, match, match ? 50_000 : undefined);
         }
         let after = intParam(query, 'after', 0, Number.MAX_SAFE_INTEGER);
         const events: StoredEvent[] = [];
