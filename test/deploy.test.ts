@@ -100,6 +100,11 @@ describe('deploy/Dockerfile', () => {
     expect(users.at(-1)).toBe('node');
     expect(steps.some((s) => s.op === 'HEALTHCHECK')).toBe(true);
     expect(JSON.parse(steps.find((s) => s.op === 'ENTRYPOINT')!.args)).toEqual(['posture', 'gateway']);
+    // `posture` on the PATH, executable: tsc writes bin.js without the mode npm gives linked bins.
+    const bin = runs.find((r) => r.includes('/usr/local/bin/posture'))!;
+    expect(bin).toMatch(/chmod 755 \/app\/packages\/cli\/dist\/bin\.js/);
+    expect(bin).toContain('ln -s /app/packages/cli/dist/bin.js /usr/local/bin/posture');
+    expect(readFileSync(join(ROOT, 'packages/cli/src/bin.ts'), 'utf8')).toMatch(/^#!\/usr\/bin\/env node\n/);
   });
 
   it('copies only paths that exist, and the manifest of every workspace', () => {
