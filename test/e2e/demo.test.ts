@@ -181,7 +181,7 @@ async function runWaitingForApproval(posture: StartedPosture): Promise<{ out: st
   });
   let out = '';
   agent.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  const exited = new Promise<number | null>((r) => agent.once('exit', r));
+  const exited = new Promise<number | null>((r) => agent.once('close', r));
   const desk = await signIn(posture);
   const before = new Set((await desk('GET', '/api/approvals?status=pending')).approvals.map((r) => r.id));
   let id: string | undefined;

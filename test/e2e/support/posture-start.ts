@@ -55,10 +55,10 @@ export async function startPosture(
     });
   });
   const field = (pattern: RegExp) => pattern.exec(stdout)?.[1];
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  // 'close', not 'exit': the last lines on its pipes may arrive after it exited.
+  const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
   const stop = async () => {
-    if (child.exitCode !== null) return child.exitCode;
-    child.kill('SIGTERM');
+    if (child.exitCode === null) child.kill('SIGTERM');
     return exited;
   };
   const consoleUrl = field(/Console {2}(http:\/\/\S+)/);
