@@ -66,6 +66,11 @@ export interface ConsoleOptions {
   streamIntervalMs?: number;
   /** Default: Secure unless the console is plain http on a loopback address. */
   secureCookies?: boolean;
+  /**
+   * Approvers and admins who have a second factor must present it at login too, not only at
+   * step-up (default false: the browser UI asks for it only when this is on).
+   */
+  secondFactorAtLogin?: boolean;
 }
 
 export interface ConsoleServer {
@@ -124,6 +129,8 @@ class HttpError extends Error {
     readonly code: string,
     message: string,
     readonly headers: Record<string, string> = {},
+    /** More for the client beside `code` and `message` (the factors a login needs, say). */
+    readonly extra: Record<string, unknown> = {},
   ) {
     super(message);
   }
@@ -271,6 +278,7 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
   const userFailures = new FailureWindow(windowMs);
   const addressFailures = new FailureWindow(windowMs);
   const limitedNoted = new Map<string, number>();
+  const loginChallenges = new Map<string, { challenge: string; at: number }>();
   const outbox: AuditEvent[] = [];
   const streams = new Set<Stream>();
 
@@ -395,54 +403,65 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
   const rpIds = () => [...new Set(origins.map((o) => new URL(o).hostname))];
 
   // Step-up ----------------------------------------------------------------------------------
-  const verifyStepUp = async (context: Context, proof: unknown): Promise<StepUpProof> => {
-    const { session, user } = context;
+  /**
+   * Whether `proof` is a valid second factor of `user` now: a TOTP code not used before, or a
+   * WebAuthn assertion over `challenge` (which the caller has already taken: single use).
+   */
+  const checkFactor = async (
+    user: ConsoleUser,
+    proof: unknown,
+    at: Date,
+    challenge: { challenge: string; at: number } | undefined,
+  ): Promise<{ method: 'totp' | 'webauthn'; verified: boolean }> => {
     if (!isObject(proof) || (proof.method !== 'totp' && proof.method !== 'webauthn')) {
       throw bad("`stepUp` must be {method:'totp', code} or {method:'webauthn', response}");
     }
-    const at = context.now;
-    let verified = false;
     if (proof.method === 'totp') {
       if (!user.totp)
         throw new HttpError(403, 'no_second_factor', 'no authenticator app is enrolled for this user');
       if (typeof proof.code !== 'string') throw bad('`stepUp.code` must be a string');
-      verified = await users.verifyTotp(user.name, proof.code.trim(), at);
-    } else {
-      const credentials = await users.credentials(user.name);
-      if (credentials.length === 0)
-        throw new HttpError(403, 'no_second_factor', 'no passkey is registered for this user');
-      const challenge = session.challenges.stepUp;
-      // Single use: whatever happens below, this challenge cannot be answered twice.
-      delete session.challenges.stepUp;
-      const response = proof.response as AuthenticationResponseJSON | undefined;
-      const credential = isObject(response) ? credentials.find((c) => c.id === response.id) : undefined;
-      if (challenge && at.getTime() - challenge.at < CHALLENGE_MS && credential && response) {
-        try {
-          const result = await verifyAuthenticationResponse({
-            response,
-            expectedChallenge: challenge.challenge,
-            expectedOrigin: origins,
-            expectedRPID: rpIds(),
-            credential: {
-              id: credential.id,
-              publicKey: isoBase64URL.toBuffer(credential.public_key),
-              counter: credential.counter,
-              transports: credential.transports as never,
-            },
-            requireUserVerification: false,
-          });
-          verified = result.verified;
-          if (verified) await users.updateCounter(credential.id, result.authenticationInfo.newCounter);
-        } catch (error) {
-          if (error instanceof HttpError) throw error;
-          verified = false;
-        }
-      }
+      return { method: 'totp', verified: await users.verifyTotp(user.name, proof.code.trim(), at) };
     }
+    const credentials = await users.credentials(user.name);
+    if (credentials.length === 0)
+      throw new HttpError(403, 'no_second_factor', 'no passkey is registered for this user');
+    const response = proof.response as AuthenticationResponseJSON | undefined;
+    const credential = isObject(response) ? credentials.find((c) => c.id === response.id) : undefined;
+    if (!challenge || at.getTime() - challenge.at >= CHALLENGE_MS || !credential || !response) {
+      return { method: 'webauthn', verified: false };
+    }
+    try {
+      const result = await verifyAuthenticationResponse({
+        response,
+        expectedChallenge: challenge.challenge,
+        expectedOrigin: origins,
+        expectedRPID: rpIds(),
+        credential: {
+          id: credential.id,
+          publicKey: isoBase64URL.toBuffer(credential.public_key),
+          counter: credential.counter,
+          transports: credential.transports as never,
+        },
+        requireUserVerification: false,
+      });
+      if (result.verified) await users.updateCounter(credential.id, result.authenticationInfo.newCounter);
+      return { method: 'webauthn', verified: result.verified };
+    } catch {
+      return { method: 'webauthn', verified: false };
+    }
+  };
+
+  const verifyStepUp = async (context: Context, proof: unknown): Promise<StepUpProof> => {
+    const { session, user } = context;
+    const at = context.now;
+    const challenge = session.challenges.stepUp;
+    // Single use: whatever happens below, this challenge cannot be answered twice.
+    delete session.challenges.stepUp;
+    const { method, verified } = await checkFactor(user, proof, at, challenge);
     if (!verified) {
       session.stepUpFailures++;
       await record(
-        loginEvent('console.step_up_failed', user.name, context.remote, 'denied', { method: proof.method }),
+        loginEvent('console.step_up_failed', user.name, context.remote, 'denied', { method }),
       ).catch(() => {});
       if (session.stepUpFailures >= STEP_UP_FAILURES) {
         // Guessing codes ends the session: the next request needs the password again.
@@ -454,7 +473,7 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
       throw new HttpError(403, 'step_up_failed', 'the second factor did not verify');
     }
     session.stepUpFailures = 0;
-    return { method: proof.method, at: at.toISOString() };
+    return { method, at: at.toISOString() };
   };
 
   /** Replacing a factor when one exists needs the current one, so a stolen session cannot. */
@@ -583,6 +602,48 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
           addressFailures.add(remote, at);
           await record(loginEvent('console.login_failed', name, remote, 'denied'));
           throw new HttpError(401, 'bad_credentials', 'wrong user name or password');
+        }
+        if (
+          options.secondFactorAtLogin &&
+          hasFactor(user) &&
+          (user.roles.includes('approver') || user.roles.includes('admin'))
+        ) {
+          if (body.stepUp === undefined) {
+            // The password was right: say what else is needed, with a passkey challenge if they have one.
+            let webauthn: unknown;
+            if (user.webauthn > 0) {
+              const credentials = await users.credentials(user.name);
+              const optionsJson = await generateAuthenticationOptions({
+                rpID: new URL(originOf(context.req)).hostname,
+                allowCredentials: credentials.map((c) => ({ id: c.id, transports: c.transports })),
+                userVerification: 'preferred',
+              });
+              if (loginChallenges.size >= 10_000) loginChallenges.clear();
+              loginChallenges.set(user.name, { challenge: optionsJson.challenge, at });
+              webauthn = optionsJson;
+            }
+            throw new HttpError(
+              401,
+              'second_factor_required',
+              'this user also needs their second factor',
+              {},
+              {
+                factors: factorsOf(user),
+                ...(webauthn ? { webauthn } : {}),
+              },
+            );
+          }
+          const challenge = loginChallenges.get(user.name);
+          loginChallenges.delete(user.name);
+          const { method, verified } = await checkFactor(user, body.stepUp, context.now, challenge);
+          if (!verified) {
+            userFailures.add(userKey, at);
+            addressFailures.add(remote, at);
+            await record(
+              loginEvent('console.login_failed', name, remote, 'denied', { second_factor: method }),
+            );
+            throw new HttpError(401, 'second_factor_failed', 'the second factor did not verify');
+          }
         }
         userFailures.reset(userKey);
         // Fail closed: a login the log cannot record does not happen.
@@ -1079,7 +1140,12 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
     res.end(JSON.stringify(body));
   };
   const sendError = (res: ServerResponse, error: HttpError) =>
-    sendJson(res, error.status, { error: { code: error.code, message: error.message } }, error.headers);
+    sendJson(
+      res,
+      error.status,
+      { error: { code: error.code, message: error.message, ...error.extra } },
+      error.headers,
+    );
 
   const readBody = async (req: IncomingMessage): Promise<Record<string, unknown>> => {
     const chunks: Buffer[] = [];

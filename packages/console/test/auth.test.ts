@@ -350,3 +350,73 @@ describe('authorization on every route', () => {
     });
   }
 });
+
+describe('second factor at login (secondFactorAtLogin)', () => {
+  beforeEach(async () => {
+    h = await startHarness({
+      secondFactorAtLogin: true,
+      loginLimits: { perUser: 3, perAddress: 50, windowMs: 60_000 },
+    });
+    await h.addUser('bob', ['approver'], { totp: true });
+    await h.addUser('adam', ['admin'], { totp: true });
+    await h.addUser('fresh', ['approver']);
+    await h.addUser('vic', ['viewer'], { totp: true });
+  });
+
+  it('asks an approver or admin with a factor for it, and lets them in with a valid code', async () => {
+    for (const name of ['bob', 'adam']) {
+      const client = h.client();
+      const first = await client.login(name);
+      expect(first.status).toBe(401);
+      expect(first.body.error).toMatchObject({
+        code: 'second_factor_required',
+        factors: { totp: true, webauthn: false },
+      });
+      expect(first.headers.get('set-cookie')).toBeNull();
+      const second = await client.post('/api/login', {
+        user: name,
+        password: PASSWORD,
+        stepUp: { method: 'totp', code: h.code(name) },
+      });
+      expect(second.status).toBe(200);
+      expect(second.headers.get('set-cookie')).toContain('posture_session=');
+    }
+  });
+
+  it('counts a wrong code as a failed login (audited, rate-limited), and never takes the code without the password', async () => {
+    const client = h.client();
+    const wrongCode = h.code('bob') === '000000' ? '111111' : '000000';
+    for (let i = 0; i < 3; i++) {
+      const reply = await client.post('/api/login', {
+        user: 'bob',
+        password: PASSWORD,
+        stepUp: { method: 'totp', code: wrongCode },
+      });
+      expect(reply.status).toBe(401);
+      expect(reply.body.error.code).toBe('second_factor_failed');
+    }
+    const limited = await client.post('/api/login', {
+      user: 'bob',
+      password: PASSWORD,
+      stepUp: { method: 'totp', code: h.code('bob') },
+    });
+    expect(limited.status).toBe(429);
+    const failures = (await loginEvents()).filter((e) => e.detail?.alert === 'console.login_failed');
+    expect(failures).toHaveLength(3);
+    expect(failures[0]!.detail).toMatchObject({ second_factor: 'totp' });
+    h.clock.advance(61_000);
+    const noPassword = await client.post('/api/login', {
+      user: 'bob',
+      password: 'wrong password',
+      stepUp: { method: 'totp', code: h.code('bob') },
+    });
+    expect(noPassword.body.error.code).toBe('bad_credentials');
+  });
+
+  it('lets a viewer in with the password, and an approver without a factor (to enrol one)', async () => {
+    expect((await h.client().login('vic')).status).toBe(200);
+    const fresh = h.client();
+    expect((await fresh.login('fresh')).status).toBe(200);
+    expect((await fresh.get('/api/session')).body.factors).toEqual({ totp: false, webauthn: false });
+  });
+});

@@ -3,7 +3,7 @@
 // that lets an approver approve; @simplewebauthn/server verifies both for real.
 import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startHarness, type Client, type Harness } from './harness.js';
+import { PASSWORD, startHarness, type Client, type Harness } from './harness.js';
 
 type Cbor = number | string | Uint8Array | Map<number | string, Cbor> | { [key: string]: Cbor };
 
@@ -226,5 +226,39 @@ describe('WebAuthn', () => {
     );
     expect(withProof.status).toBe(200);
     expect(withProof.body.uri).toMatch(/^otpauth:/);
+  });
+});
+
+describe('WebAuthn at login (secondFactorAtLogin)', () => {
+  it('asks for the passkey after the password and lets the approver in with an assertion', async () => {
+    await h.close();
+    h = await startHarness({ secondFactorAtLogin: true });
+    await h.addUser('erin', ['approver']);
+    origin = `http://localhost:${new URL(h.url).port}`;
+    erin = h.client();
+    expect((await erin.login('erin')).status).toBe(200); // no factor yet: in, to enrol one
+    await registerPasskey();
+    const client = h.client();
+    const first = await client.post('/api/login', { user: 'erin', password: PASSWORD }, { origin });
+    expect(first.status).toBe(401);
+    expect(first.body.error.code).toBe('second_factor_required');
+    const options = first.body.error.webauthn;
+    expect(options.rpId).toBe('localhost');
+    const assertion = authenticator.assert(options, origin);
+    const second = await client.post(
+      '/api/login',
+      { user: 'erin', password: PASSWORD, stepUp: { method: 'webauthn', response: assertion } },
+      { origin },
+    );
+    expect(second.status, JSON.stringify(second.body)).toBe(200);
+    // The challenge was used: the same assertion does not log in twice.
+    const replay = await h
+      .client()
+      .post(
+        '/api/login',
+        { user: 'erin', password: PASSWORD, stepUp: { method: 'webauthn', response: assertion } },
+        { origin },
+      );
+    expect(replay.body.error.code).toBe('second_factor_failed');
   });
 });

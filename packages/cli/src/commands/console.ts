@@ -21,6 +21,7 @@ interface ServeOptions {
   host: string;
   port: string;
   origin?: string;
+  mfaLogin?: boolean;
 }
 
 interface UserAddOptions {
@@ -108,6 +109,7 @@ async function serve(io: Io, options: ServeOptions): Promise<void> {
       users,
       log,
       ...(options.origin !== undefined ? { origin: options.origin } : {}),
+      ...(options.mfaLogin ? { secondFactorAtLogin: true } : {}),
     });
   } catch (error) {
     await users.close();
@@ -161,6 +163,7 @@ export const registerConsole: Register = (program, io) => {
     .option('--host <address>', 'address to listen on (loopback unless you put TLS in front)', '127.0.0.1')
     .option('--port <number>', 'port (0 picks a free one)', String(DEFAULT_PORT))
     .option('--origin <url>', 'the URL browsers use, when behind a TLS proxy (https://posture.example.com)')
+    .option('--mfa-login', 'approvers and admins with a second factor must present it at login too')
     .action((options: ServeOptions) => serve(io, options));
 
   const user = consoleCommand.command('user').description('manage console users (local accounts)');
