@@ -73,6 +73,23 @@ describe('docs/security-model.md', () => {
     expect(namedScenarios.filter((id) => !scenarioIds.has(id))).toEqual([]);
   });
 
+  it('maps every check and every attack scenario, and every id they carry', async () => {
+    const { scenarios } = await loadBuiltinScenarios();
+    const attacks = scenarios.filter((scenario) => scenario.expect === 'stopped');
+    const carried = [
+      ...CHECKS.flatMap((check) => [...check.owasp, ...check.asi, ...check.atlas]),
+      ...attacks.flatMap((scenario) => Object.values(scenario.taxonomy ?? {}).flat()),
+    ];
+    const missing = [
+      ...CHECKS.map((check) => check.id).filter((id) => !new RegExp(`\\b${id}\\b`).test(model)),
+      ...attacks
+        .map((scenario) => scenario.id)
+        .filter((id) => !model.includes(`scenario \`${id}\``) && !model.includes(`\`${id}\``)),
+      ...new Set(carried.filter((id) => !model.includes(id))),
+    ];
+    expect(missing, 'add them to the threat table of docs/security-model.md').toEqual([]);
+  });
+
   it('names only test files that exist', () => {
     const tests = [...model.matchAll(/`((?:packages\/[a-z]+\/)?test\/[\w./-]+\.test\.ts)`/g)].map(
       (m) => m[1]!,
