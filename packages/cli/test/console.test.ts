@@ -81,6 +81,22 @@ describe('posture console user', () => {
     const text = await run(['console', 'user', 'list', '--db', db]);
     expect(text.out).toMatch(/^bob {2}approver,viewer {2}totp/m);
 
+    const passwd = await run(
+      ['console', 'user', 'passwd', 'vic', '--password-stdin', '--db', db],
+      'vic new password\n',
+    );
+    expect(passwd.code, passwd.err).toBe(0);
+    const totp = await run(['console', 'user', 'totp', 'vic', '--db', db]);
+    expect(totp.out).toMatch(/otpauth:\/\/totp\/Posture:vic\?/);
+    const listed = JSON.parse((await run(['console', 'user', 'list', '--json', '--db', db])).out) as Array<{
+      name: string;
+      totp: boolean;
+    }>;
+    expect(listed.find((u) => u.name === 'vic')!.totp).toBe(true);
+    expect((await run(['console', 'user', 'totp', 'nobody', '--db', db])).code).toBe(1);
+    expect(
+      (await run(['console', 'user', 'passwd', 'vic', '--password-stdin', '--db', db], 'short\n')).code,
+    ).toBe(1);
     expect((await run(['console', 'user', 'remove', 'vic', '--db', db])).code).toBe(0);
     const missing = await run(['console', 'user', 'remove', 'vic', '--db', db]);
     expect(missing.code).toBe(1);

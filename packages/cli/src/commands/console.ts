@@ -1,5 +1,5 @@
 // `posture console`: the web console and its HTTP API over the gateway's evidence store, and
-// `posture console user add|list|remove`: the console's local users (scrypt password hashes,
+// `posture console user add|list|passwd|totp|remove`: the console's local users (scrypt password hashes,
 // roles, an authenticator app enrolled from here on request). Users live in the SQLite file the
 // gateway writes (`--db`), also when the evidence is in PostgreSQL.
 import { join } from 'node:path';
@@ -65,6 +65,16 @@ function roles(given: readonly string[]): Role[] {
     }
   }
   return [...new Set(all)] as Role[];
+}
+
+/** A password from standard input, or a generated one (to print once). */
+async function newPassword(io: Io, fromStdin: boolean | undefined) {
+  if (fromStdin) {
+    const password = (await readAll(io.stdin())).replace(/\r?\n$/, '');
+    if (password === '') throw new CliError('no password on standard input');
+    return { password, generated: false };
+  }
+  return { password: randomBytes(15).toString('base64url'), generated: true };
 }
 
 async function serve(io: Io, options: ServeOptions): Promise<void> {
@@ -183,15 +193,7 @@ export const registerConsole: Register = (program, io) => {
     .action(async (name: string, _options: unknown, command: Command) => {
       const options = command.optsWithGlobals<UserAddOptions>();
       const given = roles(options.role);
-      let password: string;
-      let generated = false;
-      if (options.passwordStdin) {
-        password = (await readAll(io.stdin())).replace(/\r?\n$/, '');
-        if (password === '') throw new CliError('no password on standard input');
-      } else {
-        password = randomBytes(15).toString('base64url');
-        generated = true;
-      }
+      const { password, generated } = await newPassword(io, options.passwordStdin);
       await withUsers(options.db, true, async (users) => {
         try {
           await users.add({ name, password, roles: given });
@@ -235,6 +237,40 @@ export const registerConsole: Register = (program, io) => {
           `${u.name}  ${u.roles.join(',')}  ${factors.join(', ') || 'no second factor'}  since ${u.created_at}\n`,
         );
       }
+    });
+
+  user
+    .command('passwd')
+    .description("set a console user's password; prints a generated one unless --password-stdin")
+    .argument('<name>')
+    .option('--password-stdin', 'read the password from standard input')
+    .action(async (name: string, _options: unknown, command: Command) => {
+      const options = command.optsWithGlobals<{ db: string; passwordStdin?: boolean }>();
+      const { password, generated } = await newPassword(io, options.passwordStdin);
+      await withUsers(options.db, false, async (users) => {
+        try {
+          await users.setPassword(name, password);
+        } catch (error) {
+          throw new CliError((error as Error).message, 1);
+        }
+      });
+      io.stdout(`set the password of \`${name}\`${generated ? `: ${password}` : ''}\n`);
+    });
+
+  user
+    .command('totp')
+    .description('enrol a new authenticator app for a user (a lost phone): prints its otpauth:// URI')
+    .argument('<name>')
+    .action(async (name: string, _options: unknown, command: Command) => {
+      const options = command.optsWithGlobals<{ db: string }>();
+      const uri = await withUsers(options.db, false, async (users) => {
+        try {
+          return (await users.enrolTotp(name, { confirmed: true })).uri;
+        } catch (error) {
+          throw new CliError((error as Error).message, 1);
+        }
+      });
+      io.stdout(`the old authenticator no longer works; the new one (keep it secret):\n${uri}\n`);
     });
 
   user
