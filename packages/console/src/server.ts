@@ -603,6 +603,7 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
           await record(loginEvent('console.login_failed', name, remote, 'denied'));
           throw new HttpError(401, 'bad_credentials', 'wrong user name or password');
         }
+        let secondFactor: string | undefined;
         if (
           options.secondFactorAtLogin &&
           hasFactor(user) &&
@@ -644,11 +645,17 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
             );
             throw new HttpError(401, 'second_factor_failed', 'the second factor did not verify');
           }
+          secondFactor = method;
         }
         userFailures.reset(userKey);
         // Fail closed: a login the log cannot record does not happen.
         await flushOutbox();
-        await audit.append(loginEvent('console.login', user.name, remote, 'allowed', { roles: user.roles }));
+        await audit.append(
+          loginEvent('console.login', user.name, remote, 'allowed', {
+            roles: user.roles,
+            ...(secondFactor ? { second_factor: secondFactor } : {}),
+          }),
+        );
         // A new id at every login (never the one the browser came with: no session fixation).
         const previous = cookies(context.req).get(SESSION_COOKIE);
         if (previous) sessions.delete(previous);

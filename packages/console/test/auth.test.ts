@@ -381,6 +381,8 @@ describe('second factor at login (secondFactorAtLogin)', () => {
       expect(second.status).toBe(200);
       expect(second.headers.get('set-cookie')).toContain('posture_session=');
     }
+    const logins = (await loginEvents()).filter((e) => e.detail?.alert === 'console.login');
+    expect(logins.map((e) => e.detail?.second_factor)).toEqual(['totp', 'totp']);
   });
 
   it('counts a wrong code as a failed login (audited, rate-limited), and never takes the code without the password', async () => {
