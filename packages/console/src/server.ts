@@ -1067,6 +1067,7 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
         const stream: Stream = { res, session };
         streams.add(stream);
         res.on('close', () => streams.delete(stream));
+        res.on('error', () => streams.delete(stream));
         await publishCurrent([stream]);
         return undefined;
       },
@@ -1116,6 +1117,8 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
         }
       }
       await publishCurrent(streams);
+    } catch (error) {
+      log(`console: the event stream poll failed: ${(error as Error).message}`);
     } finally {
       polling = false;
     }
