@@ -142,16 +142,25 @@ function checkFileUrl(value: string, roots: readonly string[]): string | undefin
 export function checkUrlArguments(
   args: Record<string, unknown>,
   guard: EgressGuard,
-  pathArgs: readonly string[] = [],
+  pathArgs: readonly string[] = NO_NAMES,
 ): GuardFailure | undefined {
-  const budget = { visits: 0 };
+  visits = 0;
   for (const key in args) {
-    if (!Object.prototype.hasOwnProperty.call(args, key) || pathArgs.includes(key)) continue;
-    const found = firstRefusedUrl(args[key], guard, 1, budget);
+    const value = args[key];
+    // The common case first: a string that holds no URL, a number, a boolean.
+    if (typeof value === 'string' ? !value.includes('://') : value === null || typeof value !== 'object') {
+      continue;
+    }
+    if (pathArgs.length > 0 && pathArgs.includes(key)) continue;
+    const found = firstRefusedUrl(value, guard, 1);
     if (found) return withPath(found, `args.${key}`);
   }
   return undefined;
 }
+
+const NO_NAMES: readonly string[] = [];
+/** Values looked at in this call (the walk is bounded; decide() is synchronous, so one counter). */
+let visits = 0;
 
 interface Refusal {
   code: GuardFailure['code'];
@@ -160,25 +169,19 @@ interface Refusal {
   message: string;
 }
 
-function firstRefusedUrl(
-  value: unknown,
-  guard: EgressGuard,
-  depth: number,
-  budget: { visits: number },
-): Refusal | undefined {
-  if (depth > 64 || ++budget.visits > MAX_URL_VISITS) return undefined;
+function firstRefusedUrl(value: unknown, guard: EgressGuard, depth: number): Refusal | undefined {
+  if (depth > 64 || ++visits > MAX_URL_VISITS) return undefined;
   if (typeof value === 'string') return value.includes('://') ? checkUrl(value, guard) : undefined;
   if (value === null || typeof value !== 'object') return undefined;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const found = firstRefusedUrl(value[i], guard, depth + 1, budget);
+      const found = firstRefusedUrl(value[i], guard, depth + 1);
       if (found) return { ...found, below: `[${i}]${found.below}` };
     }
     return undefined;
   }
   for (const key in value) {
-    if (!Object.prototype.hasOwnProperty.call(value, key)) continue;
-    const found = firstRefusedUrl((value as Record<string, unknown>)[key], guard, depth + 1, budget);
+    const found = firstRefusedUrl((value as Record<string, unknown>)[key], guard, depth + 1);
     if (found) return { ...found, below: `.${key}${found.below}` };
   }
   return undefined;
