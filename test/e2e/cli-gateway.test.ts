@@ -1,19 +1,19 @@
 // `posture token issue` and `posture gateway` as a user runs them: separate processes, a real
 // upstream from the npm registry, the SDK's Client over Streamable HTTP and over stdio.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, startGatewayProcess, stopProcess } from './support/gateway-process.js';
 import { openSqliteAuditLog } from '@posture/storage';
 
 const require = createRequire(import.meta.url);
 const EVERYTHING = require.resolve('@modelcontextprotocol/server-everything/dist/index.js');
-const BIN = resolve('packages/cli/dist/bin.js');
 
 const POLICY = `
 version: 1
@@ -47,31 +47,11 @@ function posture(args: string[]): string {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'posture-cli-gateway-'));
   writeFileSync(join(dir, 'posture.yaml'), POLICY);
-  gateway = spawn('node', [BIN, 'gateway', '--port', '0', '--metrics', '--alert-log'], {
-    cwd: dir,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  url = await new Promise<string>((resolveUrl, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start: ${stderr}`)), 20_000);
-    gateway.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      const match = /posture gateway: (http:\/\/\S+\/mcp)/.exec(stderr);
-      if (match) {
-        clearTimeout(timer);
-        resolveUrl(match[1]!);
-      }
-    });
-    gateway.once('exit', (code) => reject(new Error(`gateway exited ${code}: ${stderr}`)));
-  });
+  ({ child: gateway, url } = await startGatewayProcess(['--port', '0', '--metrics', '--alert-log'], dir));
 }, 30_000);
 
 afterAll(async () => {
-  if (gateway && gateway.exitCode === null) {
-    const exited = new Promise((r) => gateway.once('exit', r));
-    gateway.kill('SIGTERM');
-    await exited;
-  }
+  await stopProcess(gateway);
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -1,20 +1,20 @@
 // `posture gateway --oidc-*` as a user runs it: tokens from an external OIDC issuer, verified
 // against its JWKS (served here on loopback), with the agent and user taken from mapped claims.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, startGatewayProcess, stopProcess } from './support/gateway-process.js';
 
 const require = createRequire(import.meta.url);
 const EVERYTHING = require.resolve('@modelcontextprotocol/server-everything/dist/index.js');
-const BIN = resolve('packages/cli/dist/bin.js');
 const ISSUER = 'https://idp.example.test';
 const AUDIENCE = 'posture-gateway';
 
@@ -54,11 +54,8 @@ beforeAll(async () => {
   });
   await new Promise<void>((done) => jwks.listen(0, '127.0.0.1', done));
   jwksUri = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks`;
-  gateway = spawn(
-    'node',
+  ({ child: gateway, url } = await startGatewayProcess(
     [
-      BIN,
-      'gateway',
       '--port',
       '0',
       '--oidc-issuer',
@@ -72,29 +69,12 @@ beforeAll(async () => {
       '--oidc-user-claim',
       'preferred_username',
     ],
-    { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  url = await new Promise<string>((resolveUrl, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start: ${stderr}`)), 20_000);
-    gateway.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      const match = /posture gateway: (http:\/\/\S+\/mcp)/.exec(stderr);
-      if (match) {
-        clearTimeout(timer);
-        resolveUrl(match[1]!);
-      }
-    });
-    gateway.once('exit', (code) => reject(new Error(`gateway exited ${code}: ${stderr}`)));
-  });
+    dir,
+  ));
 }, 30_000);
 
 afterAll(async () => {
-  if (gateway && gateway.exitCode === null) {
-    const exited = new Promise((r) => gateway.once('exit', r));
-    gateway.kill('SIGTERM');
-    await exited;
-  }
+  await stopProcess(gateway);
   await new Promise((done) => jwks?.close(done));
   rmSync(dir, { recursive: true, force: true });
 });
