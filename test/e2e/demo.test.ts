@@ -175,6 +175,10 @@ describe('posture demo agent', () => {
  * that run's output.
  */
 async function runWaitingForApproval(posture: StartedPosture): Promise<{ out: string; desk: Desk }> {
+  // The requests pending before the run are read first: a fast agent may queue its refund while a
+  // slow sign-in (scrypt, under load) is still running.
+  const desk = await signIn(posture);
+  const before = new Set((await desk('GET', '/api/approvals?status=pending')).approvals.map((r) => r.id));
   const agent = spawn('node', [BIN, 'demo', 'agent', '--wait-for-approval'], {
     cwd: posture.dir,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -182,10 +186,8 @@ async function runWaitingForApproval(posture: StartedPosture): Promise<{ out: st
   let out = '';
   agent.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
   const exited = new Promise<number | null>((r) => agent.once('close', r));
-  const desk = await signIn(posture);
-  const before = new Set((await desk('GET', '/api/approvals?status=pending')).approvals.map((r) => r.id));
   let id: string | undefined;
-  for (let i = 0; i < 150 && !id; i++) {
+  for (let i = 0; i < 250 && !id; i++) {
     await new Promise((r) => setTimeout(r, 100));
     const { approvals } = await desk('GET', '/api/approvals?status=pending');
     id = approvals.find((r) => r.tool === 'northwind/issue_refund' && !before.has(r.id))?.id;
