@@ -2,35 +2,14 @@
 // upstream from the npm registry, the SDK's Client over Streamable HTTP and over stdio.
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, startGatewayProcess, stopProcess } from './support/gateway-process.js';
+import { BIN, ECHO_POLICY, startGatewayProcess, stopProcess } from './support/gateway-process.js';
 import { openSqliteAuditLog } from '@posture/storage';
-
-const require = createRequire(import.meta.url);
-const EVERYTHING = require.resolve('@modelcontextprotocol/server-everything/dist/index.js');
-
-const POLICY = `
-version: 1
-users:
-  alice: { groups: [staff] }
-agents:
-  helper:
-    owner: alice
-    run_by: [group:staff]
-    grants:
-      - tools: [everything/echo]
-servers:
-  everything:
-    command: [node, ${JSON.stringify(EVERYTHING)}, stdio]
-    tools:
-      echo: { tier: 1, access: read }
-`;
 
 let dir: string;
 let gateway: ChildProcess;
@@ -46,7 +25,7 @@ function posture(args: string[]): string {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'posture-cli-gateway-'));
-  writeFileSync(join(dir, 'posture.yaml'), POLICY);
+  writeFileSync(join(dir, 'posture.yaml'), ECHO_POLICY);
   ({ child: gateway, url } = await startGatewayProcess(['--port', '0', '--metrics', '--alert-log'], dir));
 }, 30_000);
 

@@ -3,7 +3,6 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,29 +10,10 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, startGatewayProcess, stopProcess } from './support/gateway-process.js';
+import { BIN, ECHO_POLICY, startGatewayProcess, stopProcess } from './support/gateway-process.js';
 
-const require = createRequire(import.meta.url);
-const EVERYTHING = require.resolve('@modelcontextprotocol/server-everything/dist/index.js');
 const ISSUER = 'https://idp.example.test';
 const AUDIENCE = 'posture-gateway';
-
-const POLICY = `
-version: 1
-users:
-  alice: { groups: [staff] }
-agents:
-  helper:
-    owner: alice
-    run_by: [group:staff]
-    grants:
-      - tools: [everything/echo]
-servers:
-  everything:
-    command: [node, ${JSON.stringify(EVERYTHING)}, stdio]
-    tools:
-      echo: { tier: 1, access: read }
-`;
 
 let dir: string;
 let gateway: ChildProcess;
@@ -44,7 +24,7 @@ let key: CryptoKey;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'posture-cli-oidc-'));
-  writeFileSync(join(dir, 'posture.yaml'), POLICY);
+  writeFileSync(join(dir, 'posture.yaml'), ECHO_POLICY);
   const pair = await generateKeyPair('RS256');
   key = pair.privateKey;
   const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'idp-1', alg: 'RS256', use: 'sig' };

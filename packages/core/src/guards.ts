@@ -110,17 +110,29 @@ export function checkPathArguments(
   args: Record<string, unknown>,
   guard: PathGuard,
 ): GuardFailure | undefined {
-  for (const name of guard.args) {
-    const value = args[name];
-    const values = Array.isArray(value) ? value : [value];
-    for (const [i, item] of values.entries()) {
-      if (typeof item !== 'string') continue;
-      const at = Array.isArray(value) ? `args.${name}[${i}]` : `args.${name}`;
-      const why = item.startsWith('file:') ? checkFileUrl(item, guard.roots) : checkPath(item, guard.roots);
-      if (why) return { code: 'args.path', at, message: `\`${at}\` ${why}` };
-    }
+  for (const { at, path } of pathArguments(args, guard)) {
+    const why = path.startsWith('file:') ? checkFileUrl(path, guard.roots) : checkPath(path, guard.roots);
+    if (why) return { code: 'args.path', at, message: `\`${at}\` ${why}` };
   }
   return undefined;
+}
+
+/** The string values of the guard's path arguments (each item of a list), with where they are. */
+export function pathArguments(
+  args: Record<string, unknown>,
+  guard: PathGuard,
+): Array<{ at: string; path: string }> {
+  const found: Array<{ at: string; path: string }> = [];
+  for (const name of guard.args) {
+    const value = args[name];
+    if (typeof value === 'string') found.push({ at: `args.${name}`, path: value });
+    else if (Array.isArray(value)) {
+      value.forEach((item, i) => {
+        if (typeof item === 'string') found.push({ at: `args.${name}[${i}]`, path: item });
+      });
+    }
+  }
+  return found;
 }
 
 function checkFileUrl(value: string, roots: readonly string[]): string | undefined {

@@ -53,6 +53,7 @@ export {
   hostAllowed,
   internalAddress,
   normalise as normalisePath,
+  pathArguments,
   urlHosts,
   type EgressGuard,
   type GuardFailure,

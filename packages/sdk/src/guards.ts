@@ -8,6 +8,7 @@ import {
   checkPath,
   hostAllowed,
   internalAddress,
+  pathArguments,
   urlHosts,
   type CompiledPolicy,
   type Plan,
@@ -85,25 +86,21 @@ export class ArgumentGuards {
     const paths = plan.guards.paths;
     if (!paths || !this.#realPath) return undefined;
     const roots = await Promise.all(paths.roots.map(async (root) => (await this.#realPath!(root)) ?? root));
-    for (const name of paths.args) {
-      const value = args[name];
-      for (const [i, item] of (Array.isArray(value) ? value : [value]).entries()) {
-        if (typeof item !== 'string' || item.startsWith('file:')) continue;
-        const at = Array.isArray(value) ? `args.${name}[${i}]` : `args.${name}`;
-        // Relative paths were checked under each root; the real one is where it exists.
-        const candidates = item.startsWith('/') ? [item] : paths.roots.map((root) => `${root}/${item}`);
-        for (const candidate of candidates) {
-          const real = await this.#realPath(candidate);
-          if (real === undefined || real === candidate) continue;
-          if (checkPath(real, roots) !== undefined) {
-            return {
-              rule: paths.rule,
-              reason: {
-                code: 'args.path',
-                message: `\`${at}\` follows a symbolic link to \`${real}\`, outside the allowed roots (${paths.roots.join(', ')})`,
-              },
-            };
-          }
+    for (const { at, path } of pathArguments(args, paths)) {
+      if (path.startsWith('file:')) continue;
+      // Relative paths were checked under each root; the real one is where it exists.
+      const candidates = path.startsWith('/') ? [path] : paths.roots.map((root) => `${root}/${path}`);
+      for (const candidate of candidates) {
+        const real = await this.#realPath(candidate);
+        if (real === undefined || real === candidate) continue;
+        if (checkPath(real, roots) !== undefined) {
+          return {
+            rule: paths.rule,
+            reason: {
+              code: 'args.path',
+              message: `\`${at}\` follows a symbolic link to \`${real}\`, outside the allowed roots (${paths.roots.join(', ')})`,
+            },
+          };
         }
       }
     }

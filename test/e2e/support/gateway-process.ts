@@ -1,9 +1,31 @@
 // `posture gateway` as a process, for the tests that run the CLI as a user would: started in a
 // folder, its URL read from what it prints, stopped with SIGTERM.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 
 export const BIN = resolve('packages/cli/dist/bin.js');
+const EVERYTHING = createRequire(import.meta.url).resolve(
+  '@modelcontextprotocol/server-everything/dist/index.js',
+);
+
+/** One agent, `helper` for alice, that may call server-everything's echo (tier 1, read). */
+export const ECHO_POLICY = `
+version: 1
+users:
+  alice: { groups: [staff] }
+agents:
+  helper:
+    owner: alice
+    run_by: [group:staff]
+    grants:
+      - tools: [everything/echo]
+servers:
+  everything:
+    command: [node, ${JSON.stringify(EVERYTHING)}, stdio]
+    tools:
+      echo: { tier: 1, access: read }
+`;
 
 /** Starts `posture gateway <args>` in `cwd`; resolves once it prints its URL. */
 export async function startGatewayProcess(
