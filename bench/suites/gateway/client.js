@@ -77,7 +77,8 @@ export class MinimalClient {
   }
 }
 
-function parse(text, type, id) {
+/** A JSON-RPC answer from a response body: plain JSON, or the SSE event that carries `id`. */
+export function parse(text, type, id) {
   if (text === '') return undefined;
   if (!String(type).includes('text/event-stream')) return JSON.parse(text);
   for (const line of text.split('\n')) {

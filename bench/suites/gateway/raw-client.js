@@ -4,6 +4,7 @@
 // test, and on a two-core machine every microsecond the client spends is taken from the servers,
 // so the figures would measure the client (see reference/performance.md on load generators).
 import net from 'node:net';
+import { parse } from './client.js';
 
 const CRLF = Buffer.from('\r\n\r\n');
 // Request ids are unique across the connections that share a session: servers route answers by id.
@@ -84,7 +85,7 @@ export class RawConnection {
     this.pending = undefined;
     if (response.status >= 400)
       return pending.reject(new Error(`HTTP ${response.status}: ${response.body.slice(0, 200)}`));
-    const message = parseMessage(response.body, response.sse, pending.id);
+    const message = parse(response.body, response.sse ? 'text/event-stream' : 'application/json', pending.id);
     if (!message || message.error)
       return pending.reject(new Error(`call failed: ${JSON.stringify(message?.error ?? message)}`));
     pending.resolve(message.result);
@@ -123,22 +124,7 @@ export class RawConnection {
     } else {
       return undefined; // a response without framing: not something the contenders send
     }
-    this.#keepRest(consumed);
+    this.buffer = this.buffer.subarray(consumed);
     return { status, sse, body };
   }
-
-  #keepRest(consumed) {
-    this.buffer = this.buffer.subarray(consumed);
-  }
-}
-
-function parseMessage(text, sse, id) {
-  if (text === '') return undefined;
-  if (!sse) return JSON.parse(text);
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('data:')) continue;
-    const message = JSON.parse(line.slice(5));
-    if (message.id === id) return message;
-  }
-  return undefined;
 }
