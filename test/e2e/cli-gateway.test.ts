@@ -122,3 +122,49 @@ describe('posture gateway (a process)', () => {
     expect(failure?.stderr).toMatch(/the token is refused: the token is for another audience/);
   });
 });
+
+describe('posture gateway restarted', () => {
+  it("takes up its clients' sessions from .posture/posture.db, and keeps their tokens spent", async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'posture-cli-restart-'));
+    writeFileSync(join(folder, 'posture.yaml'), ECHO_POLICY);
+    const args = ['--port', '0', '--audience', 'urn:posture:restart'];
+    let running = await startGatewayProcess(args, folder);
+    try {
+      const token = execFileSync(
+        'node',
+        [BIN, 'token', 'issue', '--agent', 'helper', '--user', 'alice', '--audience', 'urn:posture:restart'],
+        { cwd: folder, encoding: 'utf8' },
+      ).trim();
+      const headers = { authorization: `Bearer ${token}` };
+      const before = new Client({ name: 'before', version: '1' });
+      const transport = new StreamableHTTPClientTransport(new URL(running.url), { requestInit: { headers } });
+      await before.connect(transport);
+      expect(
+        (await before.callTool({ name: 'everything__echo', arguments: { message: 'one' } })).isError,
+      ).toBeFalsy();
+
+      await stopProcess(running.child);
+      running = await startGatewayProcess(args, folder);
+      // The same session, on the restarted gateway (a new port: the client is told the new address).
+      const after = new Client({ name: 'after', version: '1' });
+      await after.connect(
+        new StreamableHTTPClientTransport(new URL(running.url), {
+          sessionId: transport.sessionId!,
+          requestInit: { headers },
+        }),
+      );
+      const result = await after.callTool({ name: 'everything__echo', arguments: { message: 'two' } });
+      expect(result.content).toEqual([{ type: 'text', text: 'Echo: two' }]);
+      await after.close();
+
+      // The token opened its session before the restart; it opens no other after it.
+      const replay = new Client({ name: 'replay', version: '1' });
+      await expect(
+        replay.connect(new StreamableHTTPClientTransport(new URL(running.url), { requestInit: { headers } })),
+      ).rejects.toThrow(/401|already been used/);
+    } finally {
+      await stopProcess(running.child);
+      rmSync(folder, { recursive: true, force: true });
+    }
+  }, 60_000);
+});

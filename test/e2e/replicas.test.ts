@@ -1,7 +1,8 @@
 // Two `posture gateway` processes sharing PostgreSQL (evidence, approvals, inventory) and Redis
-// (limits), as replicas behind one address: a rate limit holds across both, an approval decided
-// on the shared queue releases a call waiting on either, and the evidence stays one log that
-// verifies. Needs the local PostgreSQL and Redis; without them it is skipped with the reason
+// (limits, sessions), as replicas behind one address: a rate limit holds across both, an approval
+// decided on the shared queue releases a call waiting on either, a session opened on one is served
+// by the other with its loop detection and plan intact, a token opens one session across both,
+// and the evidence stays one log that verifies. Needs the local PostgreSQL and Redis; without them it is skipped with the reason
 // printed, except in CI, where it fails.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -46,17 +47,25 @@ agents:
         rate: 4/m                  # per agent and tool, counted in Redis by both replicas
       - tools: [everything/toggle-simulated-logging]
         access: write
+      - tools: [everything/get-sum]
+    limits:
+      loop: { repeats: 3, within: 1m }   # per session, kept in Redis: whichever replica serves it
 servers:
   everything:
     command: [node, ${JSON.stringify(EVERYTHING)}, stdio]
     tools:
       echo: { tier: 1, access: read }
+      get-sum: { tier: 1, access: read }
       toggle-simulated-logging: { tier: 3, access: write }
 tiers:
   3: { approval: { approvers: [group:approvers], expires: 10m } }
 `;
 
-describe.skipIf(skip)('two gateways, one state', () => {
+// With Redis for limits and sessions, as deployed at scale, and on PostgreSQL alone.
+describe.skipIf(skip).each([
+  { shared: 'PostgreSQL and Redis', redis: true },
+  { shared: 'PostgreSQL alone', redis: false },
+])('two gateways, one state: $shared', ({ redis: withRedis }) => {
   const run = randomBytes(5).toString('hex');
   const schema = `posture_replicas_${run}`;
   const url = new URL(POSTGRES_URL);
@@ -80,7 +89,8 @@ describe.skipIf(skip)('two gateways, one state', () => {
     // Both start in the same folder: they share the token key and the audit signer key.
     for (let i = 0; i < 2; i++) {
       const args = [BIN, 'gateway', '--port', '0', '--audience', AUDIENCE, '--postgres', url.href];
-      args.push('--redis', REDIS_URL, '--redis-prefix', `posture-replicas-${run}:`, '--approval-wait', '20s');
+      if (withRedis) args.push('--redis', REDIS_URL, '--redis-prefix', `posture-replicas-${run}:`);
+      args.push('--approval-wait', '20s');
       const child = spawn('node', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
       gateways.push(child);
       let stderr = '';
@@ -126,8 +136,8 @@ describe.skipIf(skip)('two gateways, one state', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function connect(replica: number): Promise<Client> {
-    const token = await authority.issue({ agent: 'helper', user: 'alice', ttlMs: 600_000 });
+  async function connect(replica: number, token?: string): Promise<Client> {
+    token ??= await authority.issue({ agent: 'helper', user: 'alice', ttlMs: 600_000 });
     const client = new Client({ name: `replica-${replica}`, version: '1' });
     await client.connect(
       new StreamableHTTPClientTransport(new URL(urls[replica]!), {
@@ -137,6 +147,106 @@ describe.skipIf(skip)('two gateways, one state', () => {
     clients.push(client);
     return client;
   }
+
+  /** A client of `replica` on a session opened elsewhere: as a load balancer without affinity would route it. */
+  async function rejoin(replica: number, token: string, sessionId: string): Promise<Client> {
+    const client = new Client({ name: `rejoined-${replica}`, version: '1' });
+    // With a session id the SDK's client skips initialize: the gateway must know the session.
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(urls[replica]!), {
+        sessionId,
+        requestInit: { headers: { authorization: `Bearer ${token}` } },
+      }),
+    );
+    clients.push(client);
+    return client;
+  }
+
+  const sessionOf = (client: Client) => (client.transport as StreamableHTTPClientTransport).sessionId!;
+  const text = (result: Awaited<ReturnType<Client['callTool']>>) => JSON.stringify(result.content);
+
+  it('serves a session opened on one replica from the other, its loop detection and plan intact', async () => {
+    const token = await authority.issue({ agent: 'helper', user: 'alice', ttlMs: 600_000 });
+    const first = await connect(0, token);
+    const second = await rejoin(1, token, sessionOf(first));
+    const sum = { name: 'everything__get-sum', arguments: { a: 1, b: 2 } };
+    // The same call, alternating replicas: once it ran three times, the next is a loop, wherever
+    // it lands (each replica alone has seen it at most twice).
+    const results = [];
+    for (const client of [first, second, first, second]) results.push(await client.callTool(sum));
+    expect(results.map((r) => Boolean(r.isError))).toEqual([false, false, false, true]);
+    expect(text(results[3]!)).toContain('loop.repeat');
+
+    // A plan declared through one replica binds the session on the other.
+    const declared = await first.callTool({
+      name: 'posture__plan',
+      arguments: { goal: 'add', steps: [{ tool: 'everything__get-sum', args: { a: 5, b: 5 } }] },
+    });
+    expect(declared.isError).toBeFalsy();
+    const outside = await second.callTool({ name: 'everything__get-sum', arguments: { a: 6, b: 6 } });
+    expect(outside.isError).toBe(true);
+    expect(text(outside)).toContain('plan.outside');
+    const step = await second.callTool({ name: 'everything__get-sum', arguments: { a: 5, b: 5 } });
+    expect(step.isError).toBeFalsy();
+    // Its only step done on the second replica, the plan is over on the first too.
+    expect(text(await first.callTool({ name: 'posture__end_plan', arguments: {} }))).toContain(
+      'no plan was active',
+    );
+  });
+
+  it('lets a token open one session across both replicas', async () => {
+    const token = await authority.issue({ agent: 'helper', user: 'alice', ttlMs: 600_000 });
+    await connect(0, token);
+    const replay = await fetch(urls[1]!, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: {
+          protocolVersion: '2025-06-18',
+          capabilities: {},
+          clientInfo: { name: 'thief', version: '1' },
+        },
+      }),
+    });
+    expect(replay.status).toBe(401);
+    expect(replay.headers.get('www-authenticate')).toMatch(/already been used/);
+    // Nor may another token ride the session's id on the other replica.
+    const other = await connect(1);
+    const hijack = await fetch(urls[1]!, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${await authority.issue({ agent: 'helper', user: 'alice', ttlMs: 600_000 })}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-session-id': sessionOf(clients.at(-2)!),
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
+    });
+    expect(hijack.status).toBe(401);
+    expect(await hijack.text()).toContain('did not open this session');
+    expect((await other.listTools()).tools.length).toBeGreaterThan(0);
+  });
+
+  it('ends a session on both replicas when its client ends it on one', async () => {
+    const token = await authority.issue({ agent: 'helper', user: 'alice', ttlMs: 600_000 });
+    const first = await connect(0, token);
+    const id = sessionOf(first);
+    const second = await rejoin(1, token, id);
+    expect(
+      (await second.callTool({ name: 'everything__get-sum', arguments: { a: 7, b: 1 } })).isError,
+    ).toBeFalsy();
+    await (first.transport as StreamableHTTPClientTransport).terminateSession();
+    const after = await second.callTool({ name: 'everything__get-sum', arguments: { a: 7, b: 2 } });
+    expect(after.isError).toBe(true);
+    expect(text(after)).toContain('session.ended');
+  });
 
   it('holds one rate limit across both replicas', async () => {
     const [a, b] = [await connect(0), await connect(1)];

@@ -6,7 +6,14 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { CompiledPolicy, PolicyFile } from '@posture/core';
 import type { Gateway, TokenAuthority } from '@posture/gateway';
-import type { ApprovalQueue, AuditLog, Counters, ExceptionStore, Inventory } from '@posture/storage';
+import type {
+  ApprovalQueue,
+  AuditLog,
+  Counters,
+  ExceptionStore,
+  Inventory,
+  SessionStore,
+} from '@posture/storage';
 import { CliError } from './io.js';
 import { DEFAULT_PORT, defaultAudience } from './commands/token.js';
 
@@ -18,12 +25,19 @@ export interface EvidenceStores {
   approvals: ApprovalQueue;
   inventory: Inventory;
   exceptions: ExceptionStore;
+  /** Agent sessions and the tokens that opened them (Redis, when given, takes their place). */
+  sessions: SessionStore;
+  /** Limits shared by replicas on PostgreSQL (Redis, when given, takes their place). */
+  counters?: Counters;
   /** Where the evidence lives, for messages: the SQLite file or `PostgreSQL`. */
   where: string;
   close(): Promise<void>;
 }
 
-/** Opens the audit log, approvals queue, inventory and exceptions: PostgreSQL when given, else SQLite. */
+/**
+ * Opens the audit log, approvals queue, inventory, exceptions and sessions: PostgreSQL when given,
+ * else SQLite.
+ */
 export async function openEvidence(options: { db: string; postgres?: string }): Promise<EvidenceStores> {
   const storage = await import('@posture/storage');
   try {
@@ -35,13 +49,18 @@ export async function openEvidence(options: { db: string; postgres?: string }): 
       const approvals = await storage.openPostgresApprovalQueue({ config });
       const inventory = await storage.openPostgresInventory({ config });
       const exceptions = await storage.openPostgresExceptionStore({ config });
-      return withClose({ audit, approvals, inventory, exceptions, where: 'PostgreSQL' });
+      const sessions = await storage.openPostgresSessionStore({ config });
+      // Sessions move between replicas, so their loop windows and budgets must too.
+      const counters = await storage.openPostgresCounters({ config });
+      return withClose({ audit, approvals, inventory, exceptions, sessions, counters, where: 'PostgreSQL' });
     }
     const audit = await storage.openSqliteAuditLog({ path: options.db });
     const approvals = storage.openSqliteApprovalQueue(options.db);
     const inventory = storage.openSqliteInventory(options.db);
     const exceptions = storage.openSqliteExceptionStore(options.db);
-    return withClose({ audit, approvals, inventory, exceptions, where: options.db });
+    // In the same file: a restarted gateway takes up its clients' sessions, and a token stays spent.
+    const sessions = await storage.openSqliteSessionStore(options.db);
+    return withClose({ audit, approvals, inventory, exceptions, sessions, where: options.db });
   } catch (error) {
     const where = options.postgres ? 'PostgreSQL' : `\`${options.db}\``;
     throw new CliError(`cannot open ${where}: ${(error as Error).message}`);
@@ -56,6 +75,8 @@ function withClose(stores: Omit<EvidenceStores, 'close'>): EvidenceStores {
       await stores.approvals.close();
       await stores.inventory.close();
       await stores.exceptions.close();
+      await stores.sessions.close();
+      await stores.counters?.close();
     },
   };
 }
@@ -120,15 +141,17 @@ export async function serveGateway(options: ServeGatewayOptions): Promise<Served
   const { stores, log } = options;
   const { Gateway, TokenAuthority, TokenVerifier, loadOrCreateSigningKey, serveHttp, serveStdio } =
     await import('@posture/gateway');
-  let counters: Counters | undefined;
+  let counters: Counters | undefined = stores.counters;
+  let redisSessions: SessionStore | undefined;
   if (options.redis) {
+    // Limits and sessions in Redis: every replica counts the same calls and serves any session.
     const storage = await import('@posture/storage');
+    const redis = { url: options.redis, ...(options.redisPrefix ? { prefix: options.redisPrefix } : {}) };
     try {
-      counters = await storage.openRedisCounters({
-        url: options.redis,
-        ...(options.redisPrefix ? { prefix: options.redisPrefix } : {}),
-      });
+      counters = await storage.openRedisCounters(redis);
+      redisSessions = await storage.openRedisSessionStore(redis);
     } catch (error) {
+      if (counters !== stores.counters) await counters?.close();
       throw new CliError(`cannot use Redis at \`${options.redis}\`: ${(error as Error).message}`);
     }
   }
@@ -151,6 +174,7 @@ export async function serveGateway(options: ServeGatewayOptions): Promise<Served
     inventory: stores.inventory,
     exceptions: stores.exceptions,
     ...(counters ? { counters } : {}),
+    sessions: redisSessions ?? stores.sessions,
     approvalWaitMs: options.approvalWaitMs,
     ...(options.approvalUrl ? { approvalUrl: options.approvalUrl } : {}),
     ...(options.failOpenReads ? { failOpenReads: true } : {}),
@@ -188,7 +212,8 @@ export async function serveGateway(options: ServeGatewayOptions): Promise<Served
   const closeRest = async () => {
     clearInterval(refresh);
     await gateway.close();
-    await counters?.close();
+    if (counters !== stores.counters) await counters?.close();
+    await redisSessions?.close();
   };
 
   if (options.stdioToken !== undefined) {

@@ -45,12 +45,16 @@ import {
   type Enforcer,
 } from '@posture/sdk';
 import {
+  createMemorySessionStore,
   toolDefinition,
   type ApprovalQueue,
   type AuditLog,
   type Counters,
   type ExceptionStore,
   type Inventory,
+  type SessionOpenResult,
+  type SessionRecord,
+  type SessionStore,
   type StoredEvent,
 } from '@posture/storage';
 import { flagDescription, type DefinitionFlag } from './definitions.js';
@@ -73,6 +77,12 @@ export interface GatewayOptions {
   state?: DecisionState;
   /** Limits shared with other gateway replicas (Redis, PostgreSQL); replaces `state`. */
   counters?: Counters;
+  /**
+   * Agent sessions, their token bindings and plans: shared with other replicas (Redis,
+   * PostgreSQL) or kept across restarts (SQLite) so any of them serves a session; this
+   * process's memory unless set. The gateway does not close it.
+   */
+  sessions?: SessionStore;
   clock?: () => number;
   redactionKey?: Uint8Array;
   failOpenReads?: boolean;
@@ -141,13 +151,16 @@ export class Gateway {
   #exposed = new Map<string, { key: string; server: string; tool: McpTool }>();
   readonly #sessions = new Set<Server>();
   readonly #pending = new Set<Promise<void>>();
-  readonly #plans = new Plans();
+  readonly #sessionStore: SessionStore;
+  readonly #plans: Plans;
   /** Tools not usable until a human approves their definition: `new` or `changed`. */
   readonly #disabled = new Map<string, 'new' | 'changed' | 'suspicious'>();
 
   constructor(options: GatewayOptions) {
     this.#options = options;
     this.#state = options.state ?? createMemoryState();
+    this.#sessionStore = options.sessions ?? createMemorySessionStore();
+    this.#plans = new Plans(this.#sessionStore, () => (options.clock ?? Date.now)());
     this.#compiled = compile(options.policy);
     this.#retrieval = compileRetrieval(options.policy);
     this.#enforcer = this.#newEnforcer();
@@ -336,7 +349,7 @@ export class Gateway {
       const args = request.params.arguments ?? {};
       if (request.params.name === PLAN_TOOL) return this.#declarePlan(identity, args);
       if (request.params.name === END_PLAN_TOOL) {
-        const ended = this.#plans.end(identity.session);
+        const ended = await this.#plans.end(identity.session);
         return { content: [{ type: 'text', text: ended ? 'the plan has ended' : 'no plan was active' }] };
       }
       const exposed = this.#exposed.get(request.params.name);
@@ -367,7 +380,27 @@ export class Gateway {
           this.#options.approvalUrl,
         );
       }
-      const step = this.#plans.match(identity.session, exposed.key, args);
+      let step: Awaited<ReturnType<Plans['match']>>;
+      try {
+        step = await this.#plans.match(identity.session, exposed.key, args);
+      } catch (error) {
+        // Which plan holds cannot be known: refuse rather than run a call a plan might forbid.
+        const reason = {
+          code: 'state.unavailable',
+          message: `the session store is unavailable: ${(error as Error).message}`,
+        };
+        return toToolResult(
+          await this.#enforcer.refuse(call, reason, ['posture.plan'], options),
+          this.#options.approvalUrl,
+        );
+      }
+      if (step.kind === 'gone') {
+        const reason = { code: 'session.ended', message: 'this session has ended; open a new one' };
+        return toToolResult(
+          await this.#enforcer.refuse(call, reason, ['session'], options),
+          this.#options.approvalUrl,
+        );
+      }
       if (step.kind === 'outside') {
         const reason = {
           code: 'plan.outside',
@@ -403,11 +436,11 @@ export class Gateway {
       const answer = toToolResult(result, this.#options.approvalUrl);
       if (step.kind !== 'step') return answer;
       if (result.status === 'ok') {
-        this.#plans.done(identity.session, step.index);
+        await this.#plans.done(identity.session, step.index);
         return answer;
       }
       // A step that did not run through: the plan ends, and the agent learns how to undo the rest.
-      const undo = this.#plans.failed(identity.session, step.index);
+      const undo = await this.#plans.failed(identity.session, step.index);
       const text = `step ${step.index + 1} of the plan did not complete; the plan has ended.${undo.length > 0 ? ` ${undo.join('; ')}.` : ''}`;
       return { ...answer, content: [...answer.content, { type: 'text', text }] };
     });
@@ -619,6 +652,32 @@ export class Gateway {
       guards: o.guards ?? { realPath: systemRealPath },
     });
     return o.decorate ? o.decorate(enforcer) : enforcer;
+  }
+
+  /**
+   * Opens an agent session in the session store for a verified token: `replay` when the token
+   * already opened one, in this process or any sharing the store.
+   */
+  openSession(session: {
+    id: string;
+    agent: string;
+    user: string;
+    jti: string;
+    expiresAtMs: number;
+    init: unknown;
+  }): Promise<SessionOpenResult> {
+    const { expiresAtMs, ...rest } = session;
+    return this.#sessionStore.open({ ...rest, expires_at: expiresAtMs }, (this.#options.clock ?? Date.now)());
+  }
+
+  /** A live session opened here or by another process sharing the store. */
+  findSession(id: string): Promise<SessionRecord | undefined> {
+    return this.#sessionStore.get(id, (this.#options.clock ?? Date.now)());
+  }
+
+  /** Ends a session everywhere (the client's DELETE). */
+  endSession(id: string): Promise<void> {
+    return this.#sessionStore.end(id);
   }
 
   async close(): Promise<void> {

@@ -188,8 +188,17 @@ export async function serveHttp(options: HttpOptions): Promise<RunningGateway> {
 
     const sessionId = req.headers['mcp-session-id'];
     if (typeof sessionId === 'string') {
-      const session = sessions.get(sessionId);
-      if (!session) return plain(res, 404, 'unknown or expired session', -32001);
+      let session = sessions.get(sessionId);
+      if (!session) {
+        // Opened by another replica, or by this gateway before a restart: take it up from the store.
+        const resumed = await resume(sessionId, claims).catch((error: unknown) => error as Error);
+        if (resumed instanceof Error) return storeUnavailable(res, resumed);
+        if (resumed === 'unknown') return plain(res, 404, 'unknown or expired session', -32001);
+        if (resumed === 'not_yours') {
+          return unauthorized(res, 'the token did not open this session', 'invalid_token', req);
+        }
+        session = resumed;
+      }
       // The token must be the one that opened this session: no riding another's session id.
       if (session.claims.jti !== claims.jti) {
         return unauthorized(res, 'the token did not open this session', 'invalid_token', req);
@@ -200,6 +209,9 @@ export async function serveHttp(options: HttpOptions): Promise<RunningGateway> {
       if (req.method === 'DELETE') {
         sessions.delete(sessionId);
         await session.transport.close();
+        // Ended for every replica: tools/call there finds no session record.
+        const ended = await options.gateway.endSession(sessionId).catch((error: unknown) => error as Error);
+        if (ended instanceof Error) return storeUnavailable(res, ended);
         res.writeHead(200).end();
         return;
       }
@@ -213,9 +225,21 @@ export async function serveHttp(options: HttpOptions): Promise<RunningGateway> {
         'a session starts with an initialize request (POST) and carries its Mcp-Session-Id after',
       );
     }
-    // A new session: the token opens at most one (a second initialize with it is a replay).
+    // A new session: the token opens at most one, across every replica sharing the session store
+    // (a second initialize with it is a replay).
     const id = randomUUID();
-    if (!options.tokens.bind(claims, id))
+    const opened = await options.gateway
+      .openSession({
+        id,
+        agent: claims.agent,
+        user: claims.user,
+        jti: claims.jti,
+        expiresAtMs: options.tokens.acceptedUntilMs(claims),
+        init: parsed,
+      })
+      .catch((error: unknown) => error as Error);
+    if (opened instanceof Error) return storeUnavailable(res, opened);
+    if (!opened.ok)
       return unauthorized(res, 'the token has already been used for a session', 'invalid_token', req);
     const transport = new SessionTransport(id);
     sessions.set(id, { transport, claims, lastSeen: Date.now() });
@@ -224,6 +248,31 @@ export async function serveHttp(options: HttpOptions): Promise<RunningGateway> {
     await server.connect(transport);
     transport.post(req, res, parsed as JSONRPCMessage);
   };
+
+  /** Sessions being taken up from the store, so that concurrent requests share one. */
+  const resuming = new Map<string, Promise<Session | 'unknown' | 'not_yours'>>();
+  const resume = (id: string, claims: TokenClaims): Promise<Session | 'unknown' | 'not_yours'> => {
+    let pending = resuming.get(id);
+    if (!pending) {
+      pending = (async () => {
+        const record = await options.gateway.findSession(id);
+        if (!record) return 'unknown' as const;
+        if (record.jti !== claims.jti) return 'not_yours' as const;
+        const transport = new SessionTransport(id);
+        const server = options.gateway.serverFor({ agent: record.agent, user: record.user, session: id });
+        await server.connect(transport);
+        await transport.resume(record.init as JSONRPCMessage);
+        const session: Session = { transport, claims, lastSeen: Date.now() };
+        sessions.set(id, session);
+        transport.onclose = () => sessions.delete(id);
+        return session;
+      })().finally(() => resuming.delete(id));
+      resuming.set(id, pending);
+    }
+    return pending;
+  };
+  const storeUnavailable = (res: ServerResponse, error: Error) =>
+    plain(res, 503, `the session store is unavailable: ${error.message}`, -32603);
 
   const http: HttpServer = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {

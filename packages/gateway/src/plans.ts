@@ -1,10 +1,12 @@
 // Transactions for agents: the gateway's own `posture__plan` tool lets an agent declare the steps
 // it intends (each a tool and, optionally, its exact arguments and a compensating step). One
 // approval covers the whole plan; while it runs, calls outside it are refused; and when a step
-// fails, the agent is told the compensating steps of what already ran, last first.
+// fails, the agent is told the compensating steps of what already ran, last first. The active
+// plan lives in the session's record in the session store, so every replica serving the session
+// holds it to the same plan.
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { canonicalJson, createMemoryState, decide, type CompiledPolicy, type Decision } from '@posture/core';
-import type { ApprovalQueue } from '@posture/storage';
+import type { ApprovalQueue, SessionStore } from '@posture/storage';
 import { argsHash, defaultApprovers } from '@posture/sdk';
 import type { Identity } from './identity.js';
 
@@ -28,9 +30,12 @@ export interface Plan {
 }
 
 interface ActivePlan extends Plan {
-  approvalId: string | undefined;
+  approvalId?: string;
   done: boolean[];
 }
+
+/** Plan updates that lose a compare-and-set race are retried this many times. */
+const UPDATE_ATTEMPTS = 20;
 
 export const PLAN_TOOLS: Tool[] = [
   {
@@ -79,9 +84,15 @@ export type Declared =
   | { kind: 'pending'; approvalId: string; approvers: string[]; expiresAt: string; needs: string[] }
   | { kind: 'refused'; message: string };
 
-/** The plans of one gateway's sessions. */
+/** The plans of the gateway's sessions, kept in the session store. */
 export class Plans {
-  readonly #active = new Map<string, ActivePlan>();
+  readonly #store: SessionStore;
+  readonly #now: () => number;
+
+  constructor(store: SessionStore, now: () => number) {
+    this.#store = store;
+    this.#now = now;
+  }
 
   /**
    * Declares a plan: every step is decided now (on scratch state: limits are checked again on each
@@ -136,7 +147,7 @@ export class Plans {
       }
     }
     if (needs.length === 0) {
-      this.#activate(identity.session, plan, undefined);
+      if (!(await this.#activate(identity.session, plan, undefined))) return SESSION_GONE;
       return { kind: 'active', plan, approvalId: undefined };
     }
     const call = {
@@ -151,7 +162,7 @@ export class Plans {
     if (open?.status === 'approved') {
       const used = await context.approvals.consume(open.id, call, now);
       if (!used.ok) return { kind: 'refused', message: used.message };
-      this.#activate(identity.session, plan, open.id);
+      if (!(await this.#activate(identity.session, plan, open.id))) return SESSION_GONE;
       return { kind: 'active', plan, approvalId: open.id };
     }
     const request =
@@ -177,23 +188,34 @@ export class Plans {
     };
   }
 
-  end(session: string): boolean {
-    return this.#active.delete(session);
+  /** Ends the session's plan; false when none was active. */
+  async end(session: string): Promise<boolean> {
+    let ended = false;
+    await this.#update(session, (plan) => {
+      ended = plan !== undefined;
+      return undefined;
+    });
+    return ended;
   }
 
   /**
    * Where a call stands against the session's plan: no plan (decide it alone), a step of it (with
-   * the plan's approval), or outside it (refuse).
+   * the plan's approval), or outside it (refuse) — or no session: ended (by its client, on any
+   * replica) or expired.
    */
-  match(
+  async match(
     session: string,
     tool: string,
     args: Record<string, unknown>,
-  ):
+  ): Promise<
+    | { kind: 'gone' }
     | { kind: 'none' }
     | { kind: 'step'; index: number; approvalId: string | undefined }
-    | { kind: 'outside'; expected: string[] } {
-    const plan = this.#active.get(session);
+    | { kind: 'outside'; expected: string[] }
+  > {
+    const record = await this.#store.get(session, this.#now());
+    if (!record) return { kind: 'gone' };
+    const plan = record.plan as ActivePlan | undefined;
     if (!plan) return { kind: 'none' };
     const text = canonicalJson(args);
     for (const [index, step] of plan.steps.entries()) {
@@ -205,18 +227,23 @@ export class Plans {
   }
 
   /** Marks a step done; the plan ends when every step is. */
-  done(session: string, index: number): void {
-    const plan = this.#active.get(session);
-    if (!plan) return;
-    plan.done[index] = true;
-    if (plan.done.every(Boolean)) this.#active.delete(session);
+  async done(session: string, index: number): Promise<void> {
+    await this.#update(session, (plan) => {
+      if (!plan) return undefined;
+      const done = plan.done.map((value, i) => value || i === index);
+      return done.every(Boolean) ? undefined : { ...plan, done };
+    });
   }
 
   /** A step failed: the plan ends, and what undoes the steps that ran is returned, last first. */
-  failed(session: string, index: number): string[] {
-    const plan = this.#active.get(session);
+  async failed(session: string, index: number): Promise<string[]> {
+    let ended: ActivePlan | undefined;
+    await this.#update(session, (plan) => {
+      ended = plan;
+      return undefined;
+    });
+    const plan = ended;
     if (!plan) return [];
-    this.#active.delete(session);
     return plan.steps
       .slice(0, index)
       .map((step, i) => ({ step, i }))
@@ -229,10 +256,36 @@ export class Plans {
       );
   }
 
-  #activate(session: string, plan: Plan, approvalId: string | undefined): void {
-    this.#active.set(session, { ...plan, approvalId, done: plan.steps.map(() => false) });
+  async #activate(session: string, plan: Plan, approvalId: string | undefined): Promise<boolean> {
+    const active: ActivePlan = {
+      ...plan,
+      ...(approvalId ? { approvalId } : {}),
+      done: plan.steps.map(() => false),
+    };
+    return this.#update(session, () => active);
+  }
+
+  /**
+   * Read, change, compare-and-set: `change` may run more than once when another replica writes
+   * the session meanwhile. False when the session is gone.
+   */
+  async #update(
+    session: string,
+    change: (plan: ActivePlan | undefined) => ActivePlan | undefined,
+  ): Promise<boolean> {
+    for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
+      const record = await this.#store.get(session, this.#now());
+      if (!record) return false;
+      const current = record.plan as ActivePlan | undefined;
+      const next = change(current);
+      if (next === undefined && current === undefined) return true;
+      if (await this.#store.setPlan(session, next, record.version, this.#now())) return true;
+    }
+    throw new Error(`the plan of session \`${session}\` kept changing under this update`);
   }
 }
+
+const SESSION_GONE: Declared = { kind: 'refused', message: 'this session has ended; open a new one' };
 
 /** Checks the declared plan and maps its tools to `server/tool`; a message when it is unusable. */
 function parsePlan(raw: unknown, toKey: (name: string) => string | undefined): Plan | string {

@@ -28,6 +28,8 @@ export class SessionTransport implements Transport {
   readonly #exchanges = new Map<RequestId, Exchange>();
   #stream: ServerResponse | undefined;
   #closed = false;
+  /** The replayed `initialize` of a session taken up from the store, until it is answered. */
+  #resuming: { id: RequestId; answered: () => void } | undefined;
 
   constructor(sessionId: string) {
     this.sessionId = sessionId;
@@ -75,10 +77,28 @@ export class SessionTransport implements Transport {
     });
   }
 
+  /**
+   * Takes up a session another process opened: replays the client's `initialize` (and the
+   * `initialized` that followed it) to the server, dropping its answer, which the client had.
+   */
+  async resume(init: JSONRPCMessage): Promise<void> {
+    if (!isJSONRPCRequest(init)) throw new Error('a session is resumed from its initialize request');
+    await new Promise<void>((answered) => {
+      this.#resuming = { id: init.id, answered };
+      this.onmessage?.(init);
+    });
+    this.onmessage?.({ jsonrpc: '2.0', method: 'notifications/initialized' });
+  }
+
   async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
     if (this.#closed) return;
     const answer = isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message);
     const id = answer ? (message as { id: RequestId }).id : options?.relatedRequestId;
+    if (answer && this.#resuming && this.#resuming.id === id) {
+      this.#resuming.answered();
+      this.#resuming = undefined;
+      return;
+    }
     const exchange = id === undefined ? undefined : this.#exchanges.get(id);
     if (!exchange) {
       // Unrelated to an open request: the GET stream, if the client keeps one.

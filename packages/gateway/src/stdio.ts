@@ -13,7 +13,15 @@ export async function serveStdio(
   const checked = await tokens.verify(token);
   if (!checked.ok) throw new Error(`the token is refused: ${checked.description}`);
   const session = randomUUID();
-  if (!tokens.bind(checked.claims, session)) throw new Error('the token has already been used for a session');
+  const opened = await gateway.openSession({
+    id: session,
+    agent: checked.claims.agent,
+    user: checked.claims.user,
+    jti: checked.claims.jti,
+    expiresAtMs: tokens.acceptedUntilMs(checked.claims),
+    init: null,
+  });
+  if (!opened.ok) throw new Error('the token has already been used for a session');
   const server = gateway.serverFor({ agent: checked.claims.agent, user: checked.claims.user, session });
   const transport = new StdioServerTransport();
   await server.connect(transport);

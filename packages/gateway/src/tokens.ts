@@ -156,8 +156,8 @@ export interface TokenVerifierOptions {
 
 /**
  * Checks bearer tokens: signature, issuer, audience, lifetime (with small skew), known agent, a
- * user who may run it, not revoked, and not replayed — a `jti` belongs to the first session that
- * used it.
+ * user who may run it, and not revoked. That a `jti` opens one session only is the session
+ * store's part (`Gateway.openSession`), so that it holds across replicas and restarts.
  */
 export class TokenVerifier {
   readonly #options: TokenVerifierOptions;
@@ -166,8 +166,6 @@ export class TokenVerifier {
   readonly #revoked = new Map<string, number>();
   /** Tokens that verified, with their claims: a bounded cache, oldest forgotten first. */
   readonly #verified = new Map<string, TokenClaims>();
-  /** jti → the session it opened, until the token expires. */
-  readonly #bound = new Map<string, { session: string; exp: number }>();
 
   constructor(options: TokenVerifierOptions) {
     this.#options = options;
@@ -269,16 +267,11 @@ export class TokenVerifier {
   }
 
   /**
-   * Binds a token to the session it opens. False when the token already opened another session
-   * (a replay). Expired bindings are forgotten.
+   * Until when a token with these claims is accepted (its expiry plus the clock skew tolerated),
+   * ms: its binding to the session it opened must last as long, or it could open another.
    */
-  bind(claims: TokenClaims, session: string): boolean {
-    const now = (this.#options.now?.() ?? Date.now()) / 1000;
-    for (const [jti, binding] of this.#bound) if (binding.exp < now) this.#bound.delete(jti);
-    const existing = this.#bound.get(claims.jti);
-    if (existing) return existing.session === session;
-    this.#bound.set(claims.jti, { session, exp: claims.exp });
-    return true;
+  acceptedUntilMs(claims: TokenClaims): number {
+    return (claims.exp + (this.#options.clockToleranceSec ?? 30)) * 1000;
   }
 }
 

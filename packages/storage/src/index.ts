@@ -130,3 +130,10 @@ export { createMemoryInventory } from './memory/inventory.js';
 export { openSqliteInventory, type SqliteInventoryOptions } from './sqlite/inventory.js';
 export { openPostgresInventory, type PostgresInventoryOptions } from './postgres/inventory.js';
 export { approvalEvent } from './audit/approval-event.js';
+
+export type { SessionOpenResult, SessionRecord, SessionStore } from './ports.js';
+export { MAX_SESSION_JSON } from './session-rules.js';
+export { createMemorySessionStore, type MemorySessionStoreOptions } from './memory/sessions.js';
+export { openSqliteSessionStore, type SqliteSessionStoreOptions } from './sqlite/sessions.js';
+export { openRedisSessionStore, type RedisSessionStoreOptions } from './redis/sessions.js';
+export { openPostgresSessionStore, type PostgresSessionStoreOptions } from './postgres/sessions.js';

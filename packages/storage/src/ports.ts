@@ -366,3 +366,52 @@ export interface Inventory {
   servers(): Promise<InventoryServer[]>;
   close(): Promise<void>;
 }
+
+/**
+ * An agent's MCP session as every gateway replica sees it: who opened it, with which token, what
+ * the client said when it did, and the plan it runs. With a shared store any replica (or a
+ * restarted gateway) can serve the session, and a token opens one session across all of them.
+ */
+export interface SessionRecord {
+  /** The `Mcp-Session-Id`: a random UUID. */
+  id: string;
+  agent: string;
+  user: string;
+  /** The `jti` of the token that opened the session: only that token may use it. */
+  jti: string;
+  /**
+   * When the token expires, ms since the epoch by the gateway's clock: the session and the
+   * token's binding to it end then (a session outlives no token).
+   */
+  expires_at: number;
+  /** The client's `initialize` request, replayed by a replica that takes the session up. */
+  init: unknown;
+  /** The active plan, as the gateway keeps it; opaque to the store. */
+  plan?: unknown;
+  /** Changes with every write of the record: plan updates are compare-and-set on it. */
+  version: number;
+}
+
+export type SessionOpenResult =
+  | { ok: true; session: SessionRecord }
+  /** The token already opened a session (a replay), here or in another process. */
+  | { ok: false; code: 'replay'; session: string };
+
+/**
+ * Sessions shared by gateway replicas. `open` is atomic across processes: of two opening a
+ * session with the same token at once, exactly one succeeds. Records are live until
+ * `expires_at`; stores read no clock, `now` is the gateway's.
+ */
+export interface SessionStore {
+  open(record: Omit<SessionRecord, 'version'>, now: number): Promise<SessionOpenResult>;
+  /** The live record, or undefined (never opened, ended, or expired). */
+  get(id: string, now: number): Promise<SessionRecord | undefined>;
+  /**
+   * Replaces the plan (undefined clears it) if the record still has `version`. Undefined when it
+   * has another (a concurrent write won: read it again), or the session is gone.
+   */
+  setPlan(id: string, plan: unknown, version: number, now: number): Promise<SessionRecord | undefined>;
+  /** Ends a session (the client's DELETE). Its token stays spent until it expires. */
+  end(id: string): Promise<void>;
+  close(): Promise<void>;
+}

@@ -6,7 +6,7 @@ import type pg from 'pg';
 
 export async function migrateSchema(
   pool: pg.Pool,
-  component: 'approvals' | 'counters' | 'inventory',
+  component: 'approvals' | 'counters' | 'inventory' | 'sessions',
   steps: readonly string[],
 ): Promise<void> {
   const table = `posture_${component}_schema`;

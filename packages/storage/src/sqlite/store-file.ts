@@ -7,7 +7,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export interface StoreFile {
-  component: 'approvals' | 'counters' | 'inventory';
+  component: 'approvals' | 'counters' | 'inventory' | 'sessions';
   /** How the store is named in errors: `approvals store`, `inventory`. */
   label: string;
   steps: readonly string[];
