@@ -10,6 +10,17 @@ export {
   type RouteAccess,
 } from './server.js';
 export {
+  createMemoryConsoleSessions,
+  openSqliteConsoleSessions,
+  type Challenge,
+  type ChallengeScope,
+  type ConsoleSession,
+  type ConsoleSessions,
+} from './sessions.js';
+export { openPostgresConsoleSessions, type PostgresConsoleSessionsOptions } from './postgres/sessions.js';
+export { openPostgresConsoleUsers, type PostgresConsoleUsersOptions } from './postgres/users.js';
+export type { PostgresConsoleOptions } from './postgres/schema.js';
+export {
   DEFAULT_SCRYPT_COST,
   ROLES,
   createMemoryConsoleUsers,

@@ -32,6 +32,7 @@ import {
   type RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import { isoBase64URL } from '@simplewebauthn/server/helpers';
+import { createMemoryConsoleSessions, type ConsoleSession, type ConsoleSessions } from './sessions.js';
 import type { ConsoleUser, ConsoleUsers, Role } from './users.js';
 import {
   decisionsOverTime,
@@ -61,6 +62,11 @@ export interface ConsoleOptions {
    */
   origin?: string;
   sessions?: { idleMs?: number; absoluteMs?: number };
+  /**
+   * Where login sessions live (default: this process's memory). Consoles sharing one store share
+   * their logins: a cookie one made is accepted by the others, a logout on one ends it on all.
+   */
+  sessionStore?: ConsoleSessions;
   loginLimits?: { perUser?: number; perAddress?: number; windowMs?: number };
   /** How often the stores are polled for the event stream (default 1000 ms). */
   streamIntervalMs?: number;
@@ -86,6 +92,9 @@ const DEFAULT_PORT = 7400;
 const MAX_BODY = 64 * 1024;
 const CHALLENGE_MS = 5 * 60_000;
 const STEP_UP_FAILURES = 5;
+/** A session seen again this soon is not written again (a page load makes several requests). */
+const TOUCH_MS = 1000;
+const SWEEP_MS = 60_000;
 const MAX_OUTBOX = 10_000;
 const APPROVAL_STATUSES: readonly ApprovalStatus[] = ['pending', 'approved', 'denied', 'expired', 'consumed'];
 const KINDS: readonly EventKind[] = ['call', 'approval', 'exception', 'policy_change', 'alert', 'gap'];
@@ -136,14 +145,9 @@ class HttpError extends Error {
   }
 }
 
-interface Session {
+/** A request's session: the cookie value, and what the store held when the request came. */
+interface Session extends ConsoleSession {
   id: string;
-  user: string;
-  csrf: string;
-  created: number;
-  lastSeen: number;
-  stepUpFailures: number;
-  challenges: { register?: { challenge: string; at: number }; stepUp?: { challenge: string; at: number } };
 }
 
 interface Context {
@@ -274,11 +278,10 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
   const { audit, approvals, inventory, users } = options;
 
   const recentCalls = new RecentCalls(audit);
-  const sessions = new Map<string, Session>();
+  const sessions = options.sessionStore ?? createMemoryConsoleSessions();
   const userFailures = new FailureWindow(windowMs);
   const addressFailures = new FailureWindow(windowMs);
   const limitedNoted = new Map<string, number>();
-  const loginChallenges = new Map<string, { challenge: string; at: number }>();
   const outbox: AuditEvent[] = [];
   const streams = new Set<Stream>();
 
@@ -365,7 +368,7 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
   };
 
   // Sessions ---------------------------------------------------------------------------------
-  const newSession = (user: string): Session => {
+  const newSession = async (user: string): Promise<Session> => {
     const at = now().getTime();
     const session: Session = {
       id: randomBytes(32).toString('base64url'),
@@ -374,12 +377,12 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
       created: at,
       lastSeen: at,
       stepUpFailures: 0,
-      challenges: {},
     };
-    sessions.set(session.id, session);
+    const { id, ...stored } = session;
+    await sessions.create(id, stored);
     return session;
   };
-  const expired = (session: Session, at: number) =>
+  const expired = (session: ConsoleSession, at: number) =>
     at - session.lastSeen >= idleMs || at - session.created >= absoluteMs;
   const sessionCookie = (value: string, maxAgeSeconds?: number) =>
     [
@@ -430,6 +433,7 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
     if (!challenge || at.getTime() - challenge.at >= CHALLENGE_MS || !credential || !response) {
       return { method: 'webauthn', verified: false };
     }
+    let newCounter: number;
     try {
       const result = await verifyAuthenticationResponse({
         response,
@@ -444,35 +448,38 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
         },
         requireUserVerification: false,
       });
-      if (result.verified) await users.updateCounter(credential.id, result.authenticationInfo.newCounter);
-      return { method: 'webauthn', verified: result.verified };
+      if (!result.verified) return { method: 'webauthn', verified: false };
+      newCounter = result.authenticationInfo.newCounter;
     } catch {
       return { method: 'webauthn', verified: false };
     }
+    // Only forward: an old counter (a clone, a replay) is refused even if another console saw
+    // the newer one a moment ago. A store failure here is a 503, not a failed factor.
+    return { method: 'webauthn', verified: await users.updateCounter(credential.id, newCounter) };
   };
 
   const verifyStepUp = async (context: Context, proof: unknown): Promise<StepUpProof> => {
     const { session, user } = context;
     const at = context.now;
-    const challenge = session.challenges.stepUp;
-    // Single use: whatever happens below, this challenge cannot be answered twice.
-    delete session.challenges.stepUp;
+    // Single use: whatever happens below, this challenge cannot be answered twice, on any console.
+    const challenge = await sessions.takeChallenge({ session: session.id, kind: 'stepUp' });
     const { method, verified } = await checkFactor(user, proof, at, challenge);
     if (!verified) {
-      session.stepUpFailures++;
+      // Counted in the store: failures spread over several consoles add up.
+      const failures = await sessions.addStepUpFailure(session.id);
       await record(
         loginEvent('console.step_up_failed', user.name, context.remote, 'denied', { method }),
       ).catch(() => {});
-      if (session.stepUpFailures >= STEP_UP_FAILURES) {
+      if (failures >= STEP_UP_FAILURES) {
         // Guessing codes ends the session: the next request needs the password again.
-        sessions.delete(session.id);
+        await sessions.remove(session.id);
         throw new HttpError(401, 'session_expired', 'too many failed step-up attempts; log in again', {
           'set-cookie': clearCookie,
         });
       }
       throw new HttpError(403, 'step_up_failed', 'the second factor did not verify');
     }
-    session.stepUpFailures = 0;
+    await sessions.clearStepUpFailures(session.id);
     return { method, at: at.toISOString() };
   };
 
@@ -619,8 +626,8 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
                 allowCredentials: credentials.map((c) => ({ id: c.id, transports: c.transports })),
                 userVerification: 'preferred',
               });
-              if (loginChallenges.size >= 10_000) loginChallenges.clear();
-              loginChallenges.set(user.name, { challenge: optionsJson.challenge, at });
+              // In the store: the answer may reach another console than the one that asked.
+              await sessions.setChallenge({ login: user.name }, { challenge: optionsJson.challenge, at });
               webauthn = optionsJson;
             }
             throw new HttpError(
@@ -634,8 +641,7 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
               },
             );
           }
-          const challenge = loginChallenges.get(user.name);
-          loginChallenges.delete(user.name);
+          const challenge = await sessions.takeChallenge({ login: user.name });
           const { method, verified } = await checkFactor(user, body.stepUp, context.now, challenge);
           if (!verified) {
             userFailures.add(userKey, at);
@@ -658,8 +664,8 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
         );
         // A new id at every login (never the one the browser came with: no session fixation).
         const previous = cookies(context.req).get(SESSION_COOKIE);
-        if (previous) sessions.delete(previous);
-        const session = newSession(user.name);
+        if (previous) await sessions.remove(previous);
+        const session = await newSession(user.name);
         context.res.setHeader('set-cookie', sessionCookie(session.id));
         return { user: user.name, roles: user.roles, csrf: session.csrf, factors: factorsOf(user) };
       },
@@ -669,7 +675,7 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
       path: '/api/logout',
       access: 'session',
       async handle(context) {
-        sessions.delete(context.session.id);
+        await sessions.remove(context.session.id);
         context.res.setHeader('set-cookie', clearCookie);
         return { ok: true };
       },
@@ -720,7 +726,10 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
           excludeCredentials: existing.map((c) => ({ id: c.id, transports: c.transports })),
           authenticatorSelection: { residentKey: 'discouraged', userVerification: 'preferred' },
         });
-        context.session.challenges.register = { challenge: optionsJson.challenge, at: context.now.getTime() };
+        await sessions.setChallenge(
+          { session: context.session.id, kind: 'register' },
+          { challenge: optionsJson.challenge, at: context.now.getTime() },
+        );
         return optionsJson;
       },
     },
@@ -730,8 +739,7 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
       access: 'session',
       async handle(context) {
         const body = await context.body();
-        const challenge = context.session.challenges.register;
-        delete context.session.challenges.register;
+        const challenge = await sessions.takeChallenge({ session: context.session.id, kind: 'register' });
         if (!challenge || context.now.getTime() - challenge.at >= CHALLENGE_MS) {
           throw new HttpError(400, 'bad_registration', 'no registration in progress; ask for options again');
         }
@@ -778,7 +786,10 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
           allowCredentials: credentials.map((c) => ({ id: c.id, transports: c.transports })),
           userVerification: 'preferred',
         });
-        context.session.challenges.stepUp = { challenge: optionsJson.challenge, at: context.now.getTime() };
+        await sessions.setChallenge(
+          { session: context.session.id, kind: 'stepUp' },
+          { challenge: optionsJson.challenge, at: context.now.getTime() },
+        );
         return optionsJson;
       },
     },
@@ -1104,18 +1115,36 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
   };
   let unavailable = false;
   let polling = false;
+  let swept = -Infinity;
+  /** Whether the stream's session still lives; undefined when the store cannot say now. */
+  const streamAlive = async (stream: Stream, at: number): Promise<boolean | undefined> => {
+    try {
+      const session = await sessions.get(stream.session.id);
+      return session !== undefined && !expired(session, at);
+    } catch {
+      return undefined;
+    }
+  };
   const poll = async () => {
     if (polling) return;
     polling = true;
     try {
       const at = now().getTime();
-      for (const [id, session] of sessions) if (expired(session, at)) sessions.delete(id);
-      for (const stream of streams) {
-        if (!sessions.has(stream.session.id)) {
+      if (Math.abs(at - swept) >= SWEEP_MS) {
+        swept = at;
+        await sessions
+          .sweep({ lastSeen: at - idleMs, created: at - absoluteMs, challenge: at - CHALLENGE_MS })
+          .catch(() => {});
+      }
+      // A logout or an expiry on any console ends this console's streams of that session.
+      const targets = [...streams];
+      const alive = await Promise.all(targets.map((stream) => streamAlive(stream, at)));
+      targets.forEach((stream, i) => {
+        if (alive[i] === false) {
           stream.res.end(`event: expired\ndata: ${JSON.stringify({ code: 'session_expired' })}\n\n`);
           streams.delete(stream);
         }
-      }
+      });
       await publishCurrent(streams);
     } catch (error) {
       log(`console: the event stream poll failed: ${(error as Error).message}`);
@@ -1178,17 +1207,18 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
     return parsed;
   };
 
-  const authenticate = (req: IncomingMessage, at: number): Session => {
+  // Read from the store at every request: a logout or expiry on another console holds here at once.
+  const authenticate = async (req: IncomingMessage, at: number): Promise<Session> => {
     const id = cookies(req).get(SESSION_COOKIE);
     if (!id) throw new HttpError(401, 'unauthenticated', 'log in first');
-    const session = sessions.get(id);
+    const session = await sessions.get(id);
     if (!session || expired(session, at)) {
-      if (session) sessions.delete(id);
+      if (session) await sessions.remove(id);
       throw new HttpError(401, 'session_expired', 'the session has expired; log in again', {
         'set-cookie': clearCookie,
       });
     }
-    return session;
+    return { ...session, id };
   };
 
   const handleApi = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
@@ -1237,7 +1267,7 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
     let session: Session | undefined;
     let user: ConsoleUser | undefined;
     if (route.access !== 'public') {
-      session = authenticate(req, at.getTime());
+      session = await authenticate(req, at.getTime());
       if (unsafe) {
         const token = req.headers['x-csrf-token'];
         if (typeof token !== 'string' || !sameText(token, session.csrf)) {
@@ -1246,7 +1276,7 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
       }
       user = await users.get(session.user);
       if (!user) {
-        sessions.delete(session.id);
+        await sessions.remove(session.id);
         throw new HttpError(401, 'session_expired', 'this user no longer exists', {
           'set-cookie': clearCookie,
         });
@@ -1254,7 +1284,7 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
       if (route.access !== 'session' && !user.roles.includes(route.access)) {
         throw new HttpError(403, 'forbidden', `this needs the \`${route.access}\` role`);
       }
-      session.lastSeen = at.getTime();
+      if (at.getTime() - session.lastSeen >= TOUCH_MS) await sessions.touch(session.id, at.getTime());
     }
     const result = await route.handle({ ...partial, session: session!, user: user! });
     if (result !== undefined) sendJson(res, 200, result);

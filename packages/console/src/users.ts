@@ -1,6 +1,7 @@
 // Console users: local accounts with scrypt password hashes (parameters stored with each hash),
 // roles, and second factors (a TOTP secret, WebAuthn credentials). One store in memory for tests,
-// one in the SQLite file the gateway writes its evidence to.
+// one in the SQLite file the gateway writes its evidence to, and one in PostgreSQL
+// (postgres/users.ts) for consoles that run as several replicas.
 import Database from 'better-sqlite3';
 import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -68,8 +69,13 @@ export interface ConsoleUsers {
   verifyTotp(name: string, code: string, now: Date): Promise<boolean>;
   addCredential(credential: WebAuthnCredential): Promise<void>;
   credentials(name: string): Promise<WebAuthnCredential[]>;
-  /** Records the authenticator's signature counter after a verified assertion. */
-  updateCounter(id: string, counter: number): Promise<void>;
+  /**
+   * Records the authenticator's signature counter after a verified assertion, only forward: false
+   * when the stored counter is already at or past `counter` (a replayed assertion or a cloned
+   * authenticator, possibly seen first by another console), or there is no such credential.
+   * Authenticators that keep no counter (always 0) are accepted while it stays 0.
+   */
+  updateCounter(id: string, counter: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -140,7 +146,7 @@ function totpStep(totp: TOTP, code: string, now: Date): number | undefined {
   return Math.floor(now.getTime() / 1000 / TOTP_PERIOD) + delta;
 }
 
-interface UserRow {
+export interface UserRow {
   name: string;
   password_hash: string;
   roles: string;
@@ -150,36 +156,47 @@ interface UserRow {
   totp_last_step: number | null;
 }
 
-/** What both stores share: a table of rows, kept either in a Map or in SQLite. */
-interface Rows {
-  user(name: string): UserRow | undefined;
-  users(): UserRow[];
-  insert(row: UserRow): boolean;
-  update(name: string, change: Partial<UserRow>): void;
-  remove(name: string): boolean;
+/** A user row with how many WebAuthn credentials the user has. */
+export type CountedRow = UserRow & { credential_count: number };
+
+type Maybe<T> = T | Promise<T>;
+
+/**
+ * What every store shares: a table of rows, kept in a Map, in SQLite or in PostgreSQL. Each
+ * method is one atomic step, so that consoles sharing a store cannot interleave inside one.
+ */
+export interface Rows {
+  user(name: string): Maybe<CountedRow | undefined>;
+  users(): Maybe<CountedRow[]>;
+  /** False when the name is taken. */
+  insert(row: UserRow): Maybe<boolean>;
+  update(name: string, change: Partial<Omit<UserRow, 'name' | 'created_at'>>): Maybe<void>;
+  remove(name: string): Maybe<boolean>;
   /** Sets the last step when it is newer than the stored one; false when it is not (a replay). */
-  claimStep(name: string, step: number): boolean;
-  credentials(user: string): WebAuthnCredential[];
-  credentialCount(user: string): number;
-  addCredential(credential: WebAuthnCredential): void;
-  updateCounter(id: string, counter: number): void;
-  close(): void;
+  claimStep(name: string, step: number): Maybe<boolean>;
+  /** Makes `pending` the secret, only while it is still the pending one. */
+  activateTotp(name: string, pending: string, step: number): Maybe<boolean>;
+  credentials(user: string): Maybe<WebAuthnCredential[]>;
+  addCredential(credential: WebAuthnCredential): Maybe<void>;
+  /** See `ConsoleUsers.updateCounter`. */
+  updateCounter(id: string, counter: number): Maybe<boolean>;
+  close(): Maybe<void>;
 }
 
-function usersOver(rows: Rows, options: ConsoleUsersOptions): ConsoleUsers {
+export function usersOver(rows: Rows, options: ConsoleUsersOptions): ConsoleUsers {
   const cost = options.scryptCost ?? DEFAULT_SCRYPT_COST;
   const issuer = options.issuer ?? 'Posture';
   // A hash at this store's cost to check unknown users' passwords against: a wrong name takes as long.
   let dummyHash: Promise<string> | undefined;
-  const toUser = (row: UserRow): ConsoleUser => ({
+  const toUser = (row: CountedRow): ConsoleUser => ({
     name: row.name,
     roles: JSON.parse(row.roles) as Role[],
     created_at: row.created_at,
     totp: row.totp_secret !== null,
-    webauthn: rows.credentialCount(row.name),
+    webauthn: row.credential_count,
   });
-  const existing = (name: string): UserRow => {
-    const row = rows.user(name);
+  const existing = async (name: string): Promise<CountedRow> => {
+    const row = await rows.user(name);
     if (!row) throw new Error(`no console user \`${name}\``);
     return row;
   };
@@ -195,26 +212,26 @@ function usersOver(rows: Rows, options: ConsoleUsersOptions): ConsoleUsers {
         totp_pending: null,
         totp_last_step: null,
       };
-      if (!rows.insert(row)) throw new Error(`console user \`${input.name}\` already exists`);
-      return toUser(row);
+      if (!(await rows.insert(row))) throw new Error(`console user \`${input.name}\` already exists`);
+      return toUser({ ...row, credential_count: 0 });
     },
     async get(name) {
-      const row = rows.user(name);
+      const row = await rows.user(name);
       return row ? toUser(row) : undefined;
     },
     async list() {
-      return rows.users().map(toUser);
+      return (await rows.users()).map(toUser);
     },
     async remove(name) {
       return rows.remove(name);
     },
     async setPassword(name, password) {
-      existing(name);
+      await existing(name);
       checkInput({ name, password, roles: ['viewer'] });
-      rows.update(name, { password_hash: await hashPassword(password, cost) });
+      await rows.update(name, { password_hash: await hashPassword(password, cost) });
     },
     async verifyPassword(name, password) {
-      const row = rows.user(name);
+      const row = await rows.user(name);
       if (!row) {
         dummyHash ??= hashPassword('not a password', cost);
         await checkPassword(password, await dummyHash);
@@ -223,9 +240,9 @@ function usersOver(rows: Rows, options: ConsoleUsersOptions): ConsoleUsers {
       return (await checkPassword(password, row.password_hash)) ? toUser(row) : undefined;
     },
     async enrolTotp(name, enrol = {}) {
-      existing(name);
+      await existing(name);
       const secret = new Secret({ size: 20 }).base32;
-      rows.update(
+      await rows.update(
         name,
         enrol.confirmed
           ? { totp_secret: secret, totp_pending: null, totp_last_step: null }
@@ -234,31 +251,32 @@ function usersOver(rows: Rows, options: ConsoleUsersOptions): ConsoleUsers {
       return { secret, uri: totpFor(name, secret, issuer).toString() };
     },
     async confirmTotp(name, code, now) {
-      const row = existing(name);
+      const row = await existing(name);
       if (row.totp_pending === null) return false;
       const step = totpStep(totpFor(name, row.totp_pending, issuer), code, now);
       if (step === undefined) return false;
-      rows.update(name, { totp_secret: row.totp_pending, totp_pending: null, totp_last_step: step });
-      return true;
+      // A secret enrolled meanwhile (another console, the command line) is not overwritten.
+      return rows.activateTotp(name, row.totp_pending, step);
     },
     async verifyTotp(name, code, now) {
-      const row = rows.user(name);
+      const row = await rows.user(name);
       if (!row || row.totp_secret === null) return false;
       const step = totpStep(totpFor(name, row.totp_secret, issuer), code, now);
-      return step !== undefined && rows.claimStep(name, step);
+      return step !== undefined && (await rows.claimStep(name, step));
     },
     async addCredential(credential) {
-      existing(credential.user);
-      rows.addCredential(credential);
+      await existing(credential.user);
+      await rows.addCredential(credential);
     },
     async credentials(name) {
       return rows.credentials(name);
     },
     async updateCounter(id, counter) {
-      rows.updateCounter(id, counter);
+      if (!Number.isSafeInteger(counter) || counter < 0) return false;
+      return rows.updateCounter(id, counter);
     },
     async close() {
-      rows.close();
+      await rows.close();
     },
   };
 }
@@ -270,9 +288,14 @@ export function createMemoryConsoleUsers(options: ConsoleUsersOptions = {}): Con
   const open = () => {
     if (closed) throw new Error('the console users store is closed');
   };
+  const count = (user: string) => [...credentials.values()].filter((c) => c.user === user).length;
+  const counted = (row: UserRow): CountedRow => ({ ...row, credential_count: count(row.name) });
   const rows: Rows = {
-    user: (name) => (open(), users.has(name) ? { ...users.get(name)! } : undefined),
-    users: () => (open(), [...users.values()].sort((a, b) => a.name.localeCompare(b.name))),
+    user: (name) => (open(), users.has(name) ? counted(users.get(name)!) : undefined),
+    users: () => (
+      open(),
+      [...users.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map(counted)
+    ),
     insert(row) {
       open();
       if (users.has(row.name)) return false;
@@ -296,11 +319,17 @@ export function createMemoryConsoleUsers(options: ConsoleUsersOptions = {}): Con
       row.totp_last_step = step;
       return true;
     },
+    activateTotp(name, pending, step) {
+      open();
+      const row = users.get(name);
+      if (!row || row.totp_pending !== pending) return false;
+      users.set(name, { ...row, totp_secret: pending, totp_pending: null, totp_last_step: step });
+      return true;
+    },
     credentials: (user) => (
       open(),
       [...credentials.values()].filter((c) => c.user === user).map((c) => ({ ...c }))
     ),
-    credentialCount: (user) => [...credentials.values()].filter((c) => c.user === user).length,
     addCredential(credential) {
       open();
       if (credentials.has(credential.id)) throw new Error('this credential is already registered');
@@ -309,7 +338,10 @@ export function createMemoryConsoleUsers(options: ConsoleUsersOptions = {}): Con
     updateCounter(id, counter) {
       open();
       const credential = credentials.get(id);
-      if (credential) credential.counter = counter;
+      if (!credential || !(credential.counter < counter || (counter === 0 && credential.counter === 0)))
+        return false;
+      credential.counter = counter;
+      return true;
     },
     close() {
       closed = true;
@@ -336,6 +368,9 @@ CREATE TABLE IF NOT EXISTS posture_console_credentials (
   transports TEXT NOT NULL,
   created_at TEXT NOT NULL
 ) STRICT;`;
+
+const COUNT =
+  '(SELECT count(*) FROM posture_console_credentials c WHERE c.user = u.name) AS credential_count';
 
 interface CredentialRow extends Omit<WebAuthnCredential, 'transports'> {
   transports: string;
@@ -368,8 +403,8 @@ export function openSqliteConsoleUsers(
     transports: JSON.parse(row.transports) as string[],
   });
   const statements = {
-    user: db.prepare('SELECT * FROM posture_console_users WHERE name = ?'),
-    users: db.prepare('SELECT * FROM posture_console_users ORDER BY name'),
+    user: db.prepare(`SELECT u.*, ${COUNT} FROM posture_console_users u WHERE name = ?`),
+    users: db.prepare(`SELECT u.*, ${COUNT} FROM posture_console_users u ORDER BY name`),
     insert: db.prepare(
       `INSERT INTO posture_console_users (name, password_hash, roles, created_at, totp_secret, totp_pending, totp_last_step)
        VALUES (@name, @password_hash, @roles, @created_at, @totp_secret, @totp_pending, @totp_last_step)
@@ -380,18 +415,24 @@ export function openSqliteConsoleUsers(
       `UPDATE posture_console_users SET totp_last_step = @step
        WHERE name = @name AND (totp_last_step IS NULL OR totp_last_step < @step)`,
     ),
+    activateTotp: db.prepare(
+      `UPDATE posture_console_users SET totp_secret = @pending, totp_pending = NULL, totp_last_step = @step
+       WHERE name = @name AND totp_pending = @pending`,
+    ),
     credentials: db.prepare('SELECT * FROM posture_console_credentials WHERE user = ? ORDER BY created_at'),
-    credentialCount: db.prepare('SELECT count(*) AS n FROM posture_console_credentials WHERE user = ?'),
     addCredential: db.prepare(
       `INSERT INTO posture_console_credentials (id, user, public_key, counter, transports, created_at)
        VALUES (@id, @user, @public_key, @counter, @transports, @created_at)`,
     ),
-    updateCounter: db.prepare('UPDATE posture_console_credentials SET counter = ? WHERE id = ?'),
+    updateCounter: db.prepare(
+      `UPDATE posture_console_credentials SET counter = @counter
+       WHERE id = @id AND (counter < @counter OR (@counter = 0 AND counter = 0))`,
+    ),
   };
   const columns = new Set(['password_hash', 'roles', 'totp_secret', 'totp_pending', 'totp_last_step']);
   const rows: Rows = {
-    user: (name) => statements.user.get(name) as UserRow | undefined,
-    users: () => statements.users.all() as UserRow[],
+    user: (name) => statements.user.get(name) as CountedRow | undefined,
+    users: () => statements.users.all() as CountedRow[],
     insert: (row) => statements.insert.run(row).changes === 1,
     update(name, change) {
       const keys = Object.keys(change).filter((k) => columns.has(k));
@@ -405,12 +446,21 @@ export function openSqliteConsoleUsers(
     },
     remove: (name) => statements.remove.run(name).changes === 1,
     claimStep: (name, step) => statements.claimStep.run({ name, step }).changes === 1,
+    activateTotp: (name, pending, step) => statements.activateTotp.run({ name, pending, step }).changes === 1,
     credentials: (user) => (statements.credentials.all(user) as CredentialRow[]).map(toCredential),
-    credentialCount: (user) => (statements.credentialCount.get(user) as { n: number }).n,
-    addCredential: (credential) =>
-      void statements.addCredential.run({ ...credential, transports: JSON.stringify(credential.transports) }),
-    updateCounter: (id, counter) => void statements.updateCounter.run(counter, id),
-    close: () => db.close(),
+    addCredential(credential) {
+      try {
+        statements.addCredential.run({ ...credential, transports: JSON.stringify(credential.transports) });
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new Error('this credential is already registered');
+        if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY')
+          throw new Error(`no console user \`${credential.user}\``);
+        throw error;
+      }
+    },
+    updateCounter: (id, counter) => statements.updateCounter.run({ id, counter }).changes === 1,
+    close: () => void db.close(),
   };
   return usersOver(rows, options);
 }

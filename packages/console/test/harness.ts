@@ -1,4 +1,4 @@
-// A console over real SQLite stores in a temporary folder, a controllable clock, and a small
+// A console over real SQLite stores (evidence, users, login sessions) in a temporary folder, a controllable clock, and a small
 // browser-like client (cookie jar, CSRF header) speaking real HTTP to it.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import {
   type NewApproval,
 } from '@posture/storage';
 import { serveConsole, type ConsoleOptions, type ConsoleServer } from '../src/server.js';
+import { openSqliteConsoleSessions, type ConsoleSessions } from '../src/sessions.js';
 import { openSqliteConsoleUsers, type ConsoleUsers, type Role } from '../src/users.js';
 
 export const POLICY = `version: 1
@@ -70,6 +71,7 @@ export interface Harness {
   inventory: Inventory;
   exceptions: ExceptionStore;
   users: ConsoleUsers;
+  sessions: ConsoleSessions;
   /** The switchable wrappers the console holds. */
   auditSwitch: { use(next: AuditLog): void; current(): AuditLog };
   approvalsSwitch: { use(next: ApprovalQueue): void; current(): ApprovalQueue };
@@ -96,6 +98,8 @@ export async function startHarness(options: Partial<ConsoleOptions> = {}): Promi
   const inventory = openSqliteInventory(db);
   const exceptions = openSqliteExceptionStore(db);
   const users = openSqliteConsoleUsers(db, { scryptCost: TEST_COST });
+  // As `posture console --db` does: the sessions beside the users.
+  const sessions = openSqliteConsoleSessions(db);
   const totpSecrets = new Map<string, string>();
   const server = await serveConsole({
     port: 0,
@@ -105,6 +109,7 @@ export async function startHarness(options: Partial<ConsoleOptions> = {}): Promi
     exceptions,
     policy: { path: join(folder, 'posture.yaml'), text: POLICY },
     users,
+    sessionStore: sessions,
     now: () => new Date(clock.now),
     streamIntervalMs: 50,
     ...options,
@@ -120,6 +125,7 @@ export async function startHarness(options: Partial<ConsoleOptions> = {}): Promi
     inventory,
     exceptions,
     users,
+    sessions,
     auditSwitch: audit,
     approvalsSwitch: approvals,
     totpSecrets,
@@ -162,6 +168,7 @@ export async function startHarness(options: Partial<ConsoleOptions> = {}): Promi
         inventory.close(),
         exceptions.close(),
         users.close(),
+        sessions.close(),
       ]);
       rmSync(folder, { recursive: true, force: true });
     },

@@ -1,7 +1,8 @@
 // `posture console`: the web console and its HTTP API over the gateway's evidence store, and
 // `posture console user add|list|passwd|totp|remove`: the console's local users (scrypt password hashes,
-// roles, an authenticator app enrolled from here on request). Users live in the SQLite file the
-// gateway writes (`--db`), also when the evidence is in PostgreSQL.
+// roles, an authenticator app enrolled from here on request). Users and login sessions live in the
+// SQLite file the gateway writes (`--db`), or with `--postgres` in PostgreSQL beside the evidence,
+// so that several consoles behind one address share both.
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
@@ -24,28 +25,48 @@ interface ServeOptions {
   mfaLogin?: boolean;
 }
 
-interface UserAddOptions {
+/** Where console users and sessions live: PostgreSQL when given, else the SQLite file. */
+interface StoreOptions {
   db: string;
+  postgres?: string;
+}
+
+interface UserAddOptions extends StoreOptions {
   role: string[];
   passwordStdin?: boolean;
   totp?: boolean;
 }
 
-async function openUsers(db: string, create: boolean) {
-  const { openSqliteConsoleUsers } = await import('@posture/console');
+const where = (options: StoreOptions) => (options.postgres ? 'PostgreSQL' : options.db);
+
+async function openUsers(options: StoreOptions, create: boolean) {
+  const { openPostgresConsoleUsers, openSqliteConsoleUsers } = await import('@posture/console');
   try {
-    return openSqliteConsoleUsers(db, { create });
+    if (options.postgres)
+      return await openPostgresConsoleUsers({ config: { connectionString: options.postgres } });
+    return openSqliteConsoleUsers(options.db, { create });
+  } catch (error) {
+    throw new CliError((error as Error).message);
+  }
+}
+
+async function openSessions(options: StoreOptions) {
+  const { openPostgresConsoleSessions, openSqliteConsoleSessions } = await import('@posture/console');
+  try {
+    if (options.postgres)
+      return await openPostgresConsoleSessions({ config: { connectionString: options.postgres } });
+    return openSqliteConsoleSessions(options.db);
   } catch (error) {
     throw new CliError((error as Error).message);
   }
 }
 
 async function withUsers<T>(
-  db: string,
+  options: StoreOptions,
   create: boolean,
   use: (users: Awaited<ReturnType<typeof openUsers>>) => Promise<T>,
 ) {
-  const users = await openUsers(db, create);
+  const users = await openUsers(options, create);
   try {
     return await use(users);
   } finally {
@@ -102,7 +123,12 @@ async function serve(io: Io, options: ServeOptions): Promise<void> {
     db: options.db,
     ...(options.postgres ? { postgres: options.postgres } : {}),
   });
-  const users = await openUsers(options.db, true).catch(async (error: unknown) => {
+  const users = await openUsers(options, true).catch(async (error: unknown) => {
+    await stores.close();
+    throw error;
+  });
+  const sessionStore = await openSessions(options).catch(async (error: unknown) => {
+    await users.close();
     await stores.close();
     throw error;
   });
@@ -117,11 +143,13 @@ async function serve(io: Io, options: ServeOptions): Promise<void> {
       exceptions: stores.exceptions,
       policy: { path: options.policy, text },
       users,
+      sessionStore,
       log,
       ...(options.origin !== undefined ? { origin: options.origin } : {}),
       ...(options.mfaLogin ? { secondFactorAtLogin: true } : {}),
     });
   } catch (error) {
+    await sessionStore.close();
     await users.close();
     await stores.close();
     const code = (error as NodeJS.ErrnoException).code;
@@ -137,19 +165,14 @@ async function serve(io: Io, options: ServeOptions): Promise<void> {
       '  warning: off loopback the session cookie is Secure, so browsers send it over https only: put TLS in front and pass --origin https://…',
     );
   }
-  const count = (await users.list()).length;
-  log(`posture console: ${served.url} (evidence in ${stores.where})`);
-  if (count === 0) {
-    log(
-      `  no console users yet: npx posture console user add <name> --role approver --totp --db ${options.db}`,
-    );
-  }
-  await new Promise<void>((resolve) => {
+  // Listening before the URL is printed: whoever reads it may stop the console at once.
+  const stopped = new Promise<void>((resolve) => {
     const done = () => {
       process.off('SIGINT', done);
       process.off('SIGTERM', done);
       void (async () => {
         await served.close();
+        await sessionStore.close();
         await users.close();
         await stores.close();
       })().then(resolve);
@@ -157,10 +180,27 @@ async function serve(io: Io, options: ServeOptions): Promise<void> {
     process.once('SIGINT', done);
     process.once('SIGTERM', done);
   });
+  const count = await users.list().then(
+    (all) => all.length,
+    () => undefined, // the store answers 503 until it is back; the console still runs
+  );
+  log(
+    `posture console: ${served.url} (evidence in ${stores.where}, users and sessions in ${where(options)})`,
+  );
+  if (count === 0) {
+    // Never the URL itself: it may hold a password.
+    const store = options.postgres ? '--postgres <url>' : `--db ${options.db}`;
+    log(`  no console users yet: npx posture console user add <name> --role approver --totp ${store}`);
+  }
+  await stopped;
 }
 
 const dbOption = (command: Command) =>
-  command.option('--db <file>', 'the SQLite file the gateway writes (console users live here)', DEFAULT_DB);
+  command.option(
+    '--db <file>',
+    'the SQLite file the gateway writes (console users and login sessions live here unless --postgres)',
+    DEFAULT_DB,
+  );
 
 export const registerConsole: Register = (program, io) => {
   const consoleCommand = dbOption(
@@ -168,7 +208,10 @@ export const registerConsole: Register = (program, io) => {
       .command('console')
       .description('serve the web console (login, approvals desk, audit explorer); manage its users'),
   )
-    .option('--postgres <url>', 'read evidence, approvals and the inventory from PostgreSQL instead')
+    .option(
+      '--postgres <url>',
+      'keep evidence, approvals, the inventory, console users and login sessions in PostgreSQL instead (several consoles share them)',
+    )
     .option('--policy <file>', 'the policy (approvers, groups, catalog, validation)', DEFAULT_POLICY)
     .option('--host <address>', 'address to listen on (loopback unless you put TLS in front)', '127.0.0.1')
     .option('--port <number>', 'port (0 picks a free one)', String(DEFAULT_PORT))
@@ -178,7 +221,8 @@ export const registerConsole: Register = (program, io) => {
 
   const user = consoleCommand.command('user').description('manage console users (local accounts)');
 
-  // `--db` belongs to `console` and reaches these through optsWithGlobals, wherever it is written.
+  // `--db` and `--postgres` belong to `console` and reach these through optsWithGlobals, wherever
+  // they are written.
   user
     .command('add')
     .description('add a console user; prints a generated password unless --password-stdin')
@@ -194,13 +238,13 @@ export const registerConsole: Register = (program, io) => {
       const options = command.optsWithGlobals<UserAddOptions>();
       const given = roles(options.role);
       const { password, generated } = await newPassword(io, options.passwordStdin);
-      await withUsers(options.db, true, async (users) => {
+      await withUsers(options, true, async (users) => {
         try {
           await users.add({ name, password, roles: given });
         } catch (error) {
           throw new CliError((error as Error).message);
         }
-        io.stdout(`added console user \`${name}\` (${given.join(', ')}) in ${options.db}\n`);
+        io.stdout(`added console user \`${name}\` (${given.join(', ')}) in ${where(options)}\n`);
         if (generated) io.stdout(`password: ${password}\n`);
         if (options.totp) {
           const { uri } = await users.enrolTotp(name, { confirmed: true });
@@ -218,8 +262,8 @@ export const registerConsole: Register = (program, io) => {
     .description('list console users, their roles and second factors')
     .option('--json', 'as JSON')
     .action(async (_options: unknown, command: Command) => {
-      const options = command.optsWithGlobals<{ db: string; json?: boolean }>();
-      const all = await withUsers(options.db, false, (users) => users.list());
+      const options = command.optsWithGlobals<StoreOptions & { json?: boolean }>();
+      const all = await withUsers(options, false, (users) => users.list());
       if (options.json) {
         io.stdout(`${JSON.stringify(all, null, 2)}\n`);
         return;
@@ -245,9 +289,9 @@ export const registerConsole: Register = (program, io) => {
     .argument('<name>')
     .option('--password-stdin', 'read the password from standard input')
     .action(async (name: string, _options: unknown, command: Command) => {
-      const options = command.optsWithGlobals<{ db: string; passwordStdin?: boolean }>();
+      const options = command.optsWithGlobals<StoreOptions & { passwordStdin?: boolean }>();
       const { password, generated } = await newPassword(io, options.passwordStdin);
-      await withUsers(options.db, false, async (users) => {
+      await withUsers(options, false, async (users) => {
         try {
           await users.setPassword(name, password);
         } catch (error) {
@@ -262,8 +306,8 @@ export const registerConsole: Register = (program, io) => {
     .description('enrol a new authenticator app for a user (a lost phone): prints its otpauth:// URI')
     .argument('<name>')
     .action(async (name: string, _options: unknown, command: Command) => {
-      const options = command.optsWithGlobals<{ db: string }>();
-      const uri = await withUsers(options.db, false, async (users) => {
+      const options = command.optsWithGlobals<StoreOptions>();
+      const uri = await withUsers(options, false, async (users) => {
         try {
           return (await users.enrolTotp(name, { confirmed: true })).uri;
         } catch (error) {
@@ -278,8 +322,8 @@ export const registerConsole: Register = (program, io) => {
     .description('remove a console user and their factors')
     .argument('<name>')
     .action(async (name: string, _options: unknown, command: Command) => {
-      const options = command.optsWithGlobals<{ db: string }>();
-      const removed = await withUsers(options.db, false, (users) => users.remove(name));
+      const options = command.optsWithGlobals<StoreOptions>();
+      const removed = await withUsers(options, false, (users) => users.remove(name));
       if (!removed) throw new CliError(`no console user \`${name}\``, 1);
       io.stdout(`removed console user \`${name}\`; their open sessions end at their next request\n`);
     });

@@ -57,7 +57,7 @@ export const registerStart: Register = (program, io) => {
     .option('--console-port <number>', 'console port (0 picks a free one)', String(DEFAULT_CONSOLE_PORT))
     .option(
       '--db <file>',
-      'SQLite file for evidence, approvals, inventory and console users',
+      'SQLite file for evidence, approvals, inventory, console users and login sessions',
       join('.posture', 'posture.db'),
     )
     .option('--agent <name>', 'the agent the printed token is for (default: the first in the policy)')
@@ -90,6 +90,7 @@ export const registerStart: Register = (program, io) => {
       const closeAll = async () => {
         for (const close of closers.reverse()) await close().catch(() => {});
       };
+      let stopped: Promise<void> | undefined;
       try {
         const consoleRun = options.console
           ? await startConsole({
@@ -136,19 +137,22 @@ export const registerStart: Register = (program, io) => {
         };
         writeFileSync(statePath, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
         chmodSync(statePath, 0o600);
+        // Listening before the welcome is printed: whoever reads it may stop Posture at once (a
+        // signal before the handlers are in place killed the process without closing anything).
+        stopped = new Promise<void>((resolveStop) => {
+          const stop = () => {
+            io.stderr('posture start: stopping\n');
+            void closeAll().then(resolveStop);
+          };
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        });
         printWelcome(io, state, { db: options.db, statePath });
       } catch (error) {
         await closeAll();
         throw error;
       }
-      await new Promise<void>((resolveStop) => {
-        const stop = () => {
-          io.stderr('posture start: stopping\n');
-          void closeAll().then(resolveStop);
-        };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
+      await stopped;
     });
 };
 
@@ -220,8 +224,12 @@ async function startConsole(options: {
   previous: Partial<StartState>;
   log: (line: string) => void;
 }): Promise<ConsoleRun> {
-  const { openSqliteConsoleUsers, serveConsole } = await import('@posture/console');
+  const { openSqliteConsoleSessions, openSqliteConsoleUsers, serveConsole } =
+    await import('@posture/console');
   const users = openSqliteConsoleUsers(options.db);
+  // Logins beside the users, as `posture console --db` keeps them: a console restarted, or another
+  // one over the same file, accepts them.
+  const sessionStore = openSqliteConsoleSessions(options.db);
   let password: string | undefined;
   try {
     if (!(await users.get(options.userName))) {
@@ -238,6 +246,7 @@ async function startConsole(options: {
       exceptions: options.stores.exceptions,
       policy: { path: options.policyPath, text: options.policyText },
       users,
+      sessionStore,
       log: options.log,
     });
     return {
@@ -246,10 +255,12 @@ async function startConsole(options: {
       ...(password ? { password } : {}),
       close: async () => {
         await running.close();
+        await sessionStore.close();
         await users.close();
       },
     };
   } catch (error) {
+    await sessionStore.close();
     await users.close();
     const clean = listenError(error, '127.0.0.1', options.port, '--console-port');
     throw clean instanceof CliError ? clean : new CliError(`cannot start the console: ${clean.message}`);
