@@ -3,6 +3,7 @@
 // roles, an authenticator app enrolled from here on request). Users and login sessions live in the
 // SQLite file the gateway writes (`--db`), or with `--postgres` in PostgreSQL beside the evidence,
 // so that several consoles behind one address share both.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
@@ -58,6 +59,22 @@ async function openSessions(options: StoreOptions) {
     return openSqliteConsoleSessions(options.db);
   } catch (error) {
     throw new CliError((error as Error).message);
+  }
+}
+
+/** How many console users the SQLite file holds (0 when there is no file or no users table). */
+async function sqliteUserCount(db: string): Promise<number> {
+  if (!existsSync(db)) return 0;
+  const { openSqliteConsoleUsers } = await import('@posture/console');
+  try {
+    const users = openSqliteConsoleUsers(db, { create: false });
+    try {
+      return (await users.list()).length;
+    } finally {
+      await users.close();
+    }
+  } catch {
+    return 0;
   }
 }
 
@@ -191,6 +208,13 @@ async function serve(io: Io, options: ServeOptions): Promise<void> {
     // Never the URL itself: it may hold a password.
     const store = options.postgres ? '--postgres <url>' : `--db ${options.db}`;
     log(`  no console users yet: npx posture console user add <name> --role approver --totp ${store}`);
+    // Before, users stayed in the SQLite file under --postgres too: say where they still are.
+    const left = options.postgres ? await sqliteUserCount(options.db) : 0;
+    if (left > 0) {
+      log(
+        `  ${options.db} still holds ${left} console user(s), which --postgres no longer reads: add them again with --postgres`,
+      );
+    }
   }
   await stopped;
 }
