@@ -83,6 +83,45 @@ describe('posture gateway (a process)', () => {
     expect(metrics).not.toContain('hello');
   });
 
+  it('refuses a token revoked with `posture token revoke` within seconds, and audits it', async () => {
+    const issued = JSON.parse(
+      posture(['token', 'issue', '--agent', 'helper', '--user', 'alice', '--audience', url, '--json']),
+    ) as { token: string; jti: string };
+    const client = new Client({ name: 'revoked', version: '1' });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(url), {
+        requestInit: { headers: { authorization: `Bearer ${issued.token}` } },
+      }),
+    );
+    const echo = () => client.callTool({ name: 'everything__echo', arguments: { message: 'still here?' } });
+    expect((await echo()).isError).toBeFalsy();
+    expect(posture(['token', 'revoke', '--jti', issued.jti, '--as', 'alice'])).toContain(
+      `revoked token \`${issued.jti}\``,
+    );
+    const deadline = Date.now() + 8000;
+    let refused: unknown;
+    while (refused === undefined && Date.now() < deadline) {
+      refused = await echo().then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      if (refused === undefined) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(String(refused)).toMatch(/401|revoked/);
+    await client.close().catch(() => {});
+    expect(() => posture(['token', 'revoke', '--as', 'alice'])).toThrow(
+      /give one of --token, --jti or --agent/,
+    );
+
+    const audit = await openSqliteAuditLog({ path: join(dir, '.posture', 'posture.db') });
+    try {
+      const events = await audit.search({ kind: 'revocation' });
+      expect(events.map((e) => [e.actor.user, e.detail?.id])).toEqual([['alice', issued.jti]]);
+    } finally {
+      await audit.close();
+    }
+  });
+
   it('over stdio, with the token given at start', async () => {
     const token = posture(['token', 'issue', '--agent', 'helper', '--user', 'alice']).trim();
     const client = new Client({ name: 'desktop', version: '1' });

@@ -4,7 +4,7 @@
 // by the other with its loop detection and plan intact, a token opens one session across both,
 // and the evidence stays one log that verifies. Needs the local PostgreSQL and Redis; without them it is skipped with the reason
 // printed, except in CI, where it fails.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -285,6 +285,53 @@ describe.skipIf(skip).each([
     expect(result.isError).toBeFalsy();
   });
 
+  /** `posture token revoke` against the store the replicas share, as an operator runs it. */
+  function revoke(args: string[]): string {
+    const shared = ['--postgres', url.href];
+    if (withRedis) shared.push('--redis', REDIS_URL, '--redis-prefix', `posture-replicas-${run}:`);
+    return execFileSync('node', [BIN, 'token', 'revoke', ...args, '--as', 'bob', ...shared], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
+  }
+
+  /** Polls until `call` is refused (the client throws a 401), for at most `ms`. */
+  async function refusedWithin(call: () => Promise<unknown>, ms: number): Promise<string> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const error = await call().then(
+        () => undefined,
+        (e: unknown) => String(e),
+      );
+      if (error !== undefined) return error;
+      if (Date.now() > deadline) throw new Error(`still served after ${ms} ms`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  it('refuses a revoked token on both replicas within seconds, then every token of a revoked agent', async () => {
+    const token = await authority.issue({ agent: 'helper', user: 'alice', ttlMs: 600_000 });
+    const first = await connect(0, token);
+    const second = await rejoin(1, token, sessionOf(first));
+    const bystander = await connect(1);
+    const sum = (client: Client) =>
+      client.callTool({ name: 'everything__get-sum', arguments: { a: 2, b: 2 } });
+    expect((await sum(second)).isError).toBeFalsy();
+
+    expect(revoke(['--token', token, '--reason', 'leaked in a log'])).toMatch(/^revoked token `/);
+    for (const client of [first, second]) {
+      expect(await refusedWithin(() => sum(client), 8000)).toMatch(/401|revoked/);
+    }
+    expect((await sum(bystander)).isError).toBeFalsy();
+
+    expect(revoke(['--agent', 'helper'])).toMatch(/^revoked every token of agent `helper`/);
+    expect(await refusedWithin(() => sum(bystander), 8000)).toMatch(/401|revoked/);
+    // A token issued after the revocation (the next second) is served.
+    await new Promise((r) => setTimeout(r, 1100));
+    const fresh = await connect(0);
+    expect((await sum(fresh)).isError).toBeFalsy();
+  });
+
   it('keeps one verifiable log with both replicas’ events', async () => {
     const log = await openPostgresAuditLog({
       config: { connectionString: url.href },
@@ -295,6 +342,12 @@ describe.skipIf(skip).each([
       const calls = events.filter((e) => e.kind === 'call');
       expect(calls.length).toBeGreaterThanOrEqual(10);
       expect(events.filter((e) => e.kind === 'policy_change')).toHaveLength(2); // one per replica start
+      expect(
+        events.filter((e) => e.kind === 'revocation').map((e) => [e.actor.user, e.detail?.subject]),
+      ).toEqual([
+        ['bob', 'jti'],
+        ['bob', 'agent'],
+      ]);
       const checkpoint = await log.checkpoint();
       const verified = await verifyLog(log.entries(), [checkpoint.note], [log.verifierKey]);
       expect(verified).toMatchObject({ ok: true, checked: events.length });

@@ -3,7 +3,7 @@
 // tracing, start the gateway, and serve it over Streamable HTTP or stdio.
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { CompiledPolicy, PolicyFile } from '@posture/core';
 import type { Gateway, TokenAuthority } from '@posture/gateway';
 import type {
@@ -15,10 +15,15 @@ import type {
   SessionStore,
 } from '@posture/storage';
 import { CliError } from './io.js';
-import { DEFAULT_PORT, defaultAudience } from './commands/token.js';
 
 /** How often a running gateway reads again which tool definitions are approved. */
 const INVENTORY_REFRESH_MS = 3000;
+/** Gateways read token revocations this often: the longest a revoked token is still served. */
+export const REVOCATION_REFRESH_MS = 3000;
+
+export const DEFAULT_TOKEN_KEY = join('.posture', 'token-key.json');
+export const DEFAULT_PORT = 8700;
+export const defaultAudience = (host: string, port: number) => `http://${host}:${port}/mcp`;
 
 export interface EvidenceStores {
   audit: AuditLog;
@@ -209,12 +214,25 @@ export async function serveGateway(options: ServeGatewayOptions): Promise<Served
     policy: options.compiled,
     ...(options.oidc ? { oidc: [options.oidc] } : {}),
   });
+  // Revocations (`posture token revoke`) reach every replica within a few seconds. If the store
+  // cannot be read, the last set read stays in force.
+  const sessionStore = redisSessions ?? stores.sessions;
+  const readRevocations = async () => tokens.setRevocations(await sessionStore.revocations(Date.now()));
+  const revocations = setInterval(() => void readRevocations().catch(() => {}), REVOCATION_REFRESH_MS);
+  revocations.unref();
   const closeRest = async () => {
     clearInterval(refresh);
+    clearInterval(revocations);
     await gateway.close();
     if (counters !== stores.counters) await counters?.close();
     await redisSessions?.close();
   };
+  try {
+    await readRevocations();
+  } catch (error) {
+    await closeRest();
+    throw new CliError(`cannot read token revocations: ${(error as Error).message}`);
+  }
 
   if (options.stdioToken !== undefined) {
     let stop: () => Promise<void>;

@@ -97,7 +97,15 @@ const TOUCH_MS = 1000;
 const SWEEP_MS = 60_000;
 const MAX_OUTBOX = 10_000;
 const APPROVAL_STATUSES: readonly ApprovalStatus[] = ['pending', 'approved', 'denied', 'expired', 'consumed'];
-const KINDS: readonly EventKind[] = ['call', 'approval', 'exception', 'policy_change', 'alert', 'gap'];
+const KINDS: readonly EventKind[] = [
+  'call',
+  'approval',
+  'exception',
+  'policy_change',
+  'alert',
+  'gap',
+  'revocation',
+];
 const DECISIONS = ['allow', 'deny', 'approve', 'confirm'] as const;
 const OUTCOMES: readonly Outcome[] = [
   'allowed',

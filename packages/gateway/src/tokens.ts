@@ -18,6 +18,7 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import type { CompiledPolicy } from '@posture/core';
+import type { TokenRevocation } from '@posture/storage';
 
 const MAX_CACHED_TOKENS = 10_000;
 
@@ -30,6 +31,8 @@ export interface TokenClaims {
   jti: string;
   /** Seconds since the epoch. */
   exp: number;
+  /** When it was issued, seconds since the epoch. */
+  iat: number;
   scope?: string[];
   issuer: string;
 }
@@ -164,6 +167,8 @@ export class TokenVerifier {
   readonly #keys = new Map<string, JWTVerifyGetKey>();
   readonly #oidc = new Map<string, OidcIssuer>();
   readonly #revoked = new Map<string, number>();
+  /** What the session store says is revoked, as last read (`setRevocations`). */
+  #shared: { jtis: Set<string>; agents: Map<string, number> } = { jtis: new Set(), agents: new Map() };
   /** Tokens that verified, with their claims: a bounded cache, oldest forgotten first. */
   readonly #verified = new Map<string, TokenClaims>();
 
@@ -184,9 +189,33 @@ export class TokenVerifier {
     return typeof audience === 'function' ? audience() : audience;
   }
 
-  /** Revokes a token by its `jti` until `exp` (seconds). */
+  /** Revokes a token by its `jti` until `exp` (seconds), in this process only. */
   revoke(jti: string, exp: number): void {
     this.#revoked.set(jti, exp);
+  }
+
+  /**
+   * The revocations in force, as the session store holds them (`posture token revoke`): the
+   * gateway reads them every few seconds, so they reach every replica. Replaces the last set.
+   */
+  setRevocations(revocations: readonly TokenRevocation[]): void {
+    const shared = { jtis: new Set<string>(), agents: new Map<string, number>() };
+    for (const revocation of revocations) {
+      if (revocation.subject === 'jti') shared.jtis.add(revocation.id);
+      else shared.agents.set(revocation.id, Math.max(revocation.at, shared.agents.get(revocation.id) ?? 0));
+    }
+    this.#shared = shared;
+  }
+
+  /** Why a token that verified is refused all the same, or undefined. */
+  #revokedBecause(claims: Pick<TokenClaims, 'jti' | 'agent' | 'iat'>): string | undefined {
+    if (this.#revoked.has(claims.jti) || this.#shared.jtis.has(claims.jti)) return 'the token is revoked';
+    const at = this.#shared.agents.get(claims.agent);
+    // Second resolution: a token issued in the second of the revocation is refused too.
+    if (at !== undefined && claims.iat <= Math.floor(at / 1000)) {
+      return `the tokens of agent \`${claims.agent}\` issued until ${new Date(at).toISOString()} are revoked`;
+    }
+    return undefined;
   }
 
   /**
@@ -198,8 +227,8 @@ export class TokenVerifier {
     const cached = this.#verified.get(token);
     if (cached) {
       const nowSec = (this.#options.now?.() ?? Date.now()) / 1000;
-      if (this.#revoked.has(cached.jti))
-        return { ok: false, error: 'invalid_token', description: 'the token is revoked' };
+      const revoked = this.#revokedBecause(cached);
+      if (revoked) return { ok: false, error: 'invalid_token', description: revoked };
       if (cached.exp + (this.#options.clockToleranceSec ?? 30) > nowSec) return { ok: true, claims: cached };
       this.#verified.delete(token);
     }
@@ -252,18 +281,20 @@ export class TokenVerifier {
     if (typeof user !== 'string' || user === '') return fail('the token names no user the agent acts for');
     const exp = payload.exp!;
     const iat = payload.iat!;
+    const revoked =
+      typeof payload.jti === 'string' ? this.#revokedBecause({ jti: payload.jti, agent, iat }) : undefined;
+    if (revoked) return fail(revoked);
     const maxTtlSec = (this.#options.maxTtlMs ?? MAX_TOKEN_TTL_MS) / 1000;
     if (exp - iat > maxTtlSec) return fail(`the token lives longer than the ${maxTtlSec / 60}-minute limit`);
     const jti = typeof payload.jti === 'string' ? payload.jti : undefined;
     if (!jti) return fail('the token has no `jti`');
-    if (this.#revoked.has(jti)) return fail('the token is revoked');
 
     if (!this.#options.policy.users.has(user)) return fail(`user \`${user}\` is not declared in the policy`);
     if (!declared.runBy.has(user)) {
       return fail(`user \`${user}\` may not run agent \`${agent}\``);
     }
     const scope = typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : undefined;
-    return { ok: true, claims: { agent, user, jti, exp, issuer, ...(scope ? { scope } : {}) } };
+    return { ok: true, claims: { agent, user, jti, exp, iat, issuer, ...(scope ? { scope } : {}) } };
   }
 
   /**

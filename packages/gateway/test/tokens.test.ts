@@ -90,6 +90,39 @@ describe('own tokens', () => {
     verifier.revoke(checked.claims.jti, checked.claims.exp);
     expect(await verifier.verify(token)).toMatchObject({ ok: false, description: 'the token is revoked' });
   });
+
+  it('are refused by the revocations the session store holds: one token, or an agent’s until a time', async () => {
+    const key = await loadOrCreateSigningKey(join(dir, 'own.json'));
+    const authority = new TokenAuthority({ key, audience: AUDIENCE });
+    const verifier = new TokenVerifier({
+      audience: AUDIENCE,
+      own: { issuer: authority.issuer, jwks: authority.jwks },
+      policy: POLICY,
+    });
+    const now = Date.now();
+    const early = await authority.issue({ agent: 'helper', user: 'alice', ttlMs: 60_000, now: now - 10_000 });
+    const other = await authority.issue({ agent: 'helper', user: 'alice', ttlMs: 60_000, now: now - 10_000 });
+    const late = await authority.issue({ agent: 'helper', user: 'alice', ttlMs: 60_000, now: now + 2000 });
+    // Verified (and cached) before any revocation: the cache must not let them through after.
+    for (const token of [early, other, late]) expect((await verifier.verify(token)).ok).toBe(true);
+    const jti = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).jti;
+
+    verifier.setRevocations([{ subject: 'jti', id: jti(early), at: now, until: now + 60_000 }]);
+    expect(await verifier.verify(early)).toMatchObject({ ok: false, description: 'the token is revoked' });
+    expect((await verifier.verify(other)).ok).toBe(true);
+
+    verifier.setRevocations([{ subject: 'agent', id: 'helper', at: now, until: now + 3_600_000 }]);
+    // The set replaces the last one: the jti revocation was lifted (its store forgot it).
+    expect((await verifier.verify(early)).ok).toBe(false);
+    expect(await verifier.verify(other)).toMatchObject({
+      ok: false,
+      description: expect.stringContaining('the tokens of agent `helper` issued until'),
+    });
+    // Issued after the revocation: a new token for the agent works.
+    expect((await verifier.verify(late)).ok).toBe(true);
+    verifier.setRevocations([]);
+    expect((await verifier.verify(other)).ok).toBe(true);
+  });
 });
 
 describe('tokens of an external OIDC issuer', () => {

@@ -131,7 +131,7 @@ export { openSqliteInventory, type SqliteInventoryOptions } from './sqlite/inven
 export { openPostgresInventory, type PostgresInventoryOptions } from './postgres/inventory.js';
 export { approvalEvent } from './audit/approval-event.js';
 
-export type { SessionOpenResult, SessionRecord, SessionStore } from './ports.js';
+export type { SessionOpenResult, SessionRecord, SessionStore, TokenRevocation } from './ports.js';
 export { MAX_SESSION_JSON } from './session-rules.js';
 export { createMemorySessionStore, type MemorySessionStoreOptions } from './memory/sessions.js';
 export { openSqliteSessionStore, type SqliteSessionStoreOptions } from './sqlite/sessions.js';

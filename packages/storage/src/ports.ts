@@ -1,7 +1,7 @@
 import type { DecisionState, Reason, StateKeys, Verdict } from '@posture/core';
 
 /** What happened, as the audit log records it. Callers pass arguments already redacted. */
-export type EventKind = 'call' | 'approval' | 'exception' | 'policy_change' | 'alert' | 'gap';
+export type EventKind = 'call' | 'approval' | 'exception' | 'policy_change' | 'alert' | 'gap' | 'revocation'; // agent tokens revoked (`posture token revoke`)
 
 export type Outcome =
   | 'allowed' // decided allow; the call ran and returned
@@ -392,6 +392,17 @@ export interface SessionRecord {
   version: number;
 }
 
+/** Tokens refused before they expire: one (`jti`), or every token of an agent issued until `at`. */
+export interface TokenRevocation {
+  subject: 'jti' | 'agent';
+  /** The token's `jti`, or the agent's name. */
+  id: string;
+  /** When it was revoked, ms since the epoch: an agent's tokens issued at or before it are refused. */
+  at: number;
+  /** When the last token it refuses expires, ms: then it is forgotten. */
+  until: number;
+}
+
 export type SessionOpenResult =
   | { ok: true; session: SessionRecord }
   /** The token already opened a session (a replay), here or in another process. */
@@ -413,5 +424,12 @@ export interface SessionStore {
   setPlan(id: string, plan: unknown, version: number, now: number): Promise<SessionRecord | undefined>;
   /** Ends a session (the client's DELETE). Its token stays spent until it expires. */
   end(id: string): Promise<void>;
+  /**
+   * Records a revocation; gateways read them with `revocations` and refuse the tokens. Revoking
+   * the same subject again keeps the later `at` and `until`.
+   */
+  revoke(revocation: TokenRevocation, now: number): Promise<void>;
+  /** The revocations in force at `now` (`until` after it). */
+  revocations(now: number): Promise<TokenRevocation[]>;
   close(): Promise<void>;
 }

@@ -1,5 +1,5 @@
 // What every session store checks before it keeps a record.
-import type { SessionRecord } from './ports.js';
+import type { SessionRecord, TokenRevocation } from './ports.js';
 
 /** Largest `init` or `plan` kept, as JSON: a client cannot park megabytes in shared state. */
 export const MAX_SESSION_JSON = 64 * 1024;
@@ -21,4 +21,13 @@ export function checkSessionJson(field: 'init' | 'plan', value: unknown): string
   if (json.length > MAX_SESSION_JSON)
     throw new Error(`a session's \`${field}\` is larger than ${MAX_SESSION_JSON} bytes`);
   return json;
+}
+
+export function checkRevocation(revocation: TokenRevocation, now: number): void {
+  if (revocation.subject !== 'jti' && revocation.subject !== 'agent')
+    throw new Error('a revocation is of a `jti` or an `agent`');
+  if (typeof revocation.id !== 'string' || revocation.id === '' || revocation.id.length > 1024)
+    throw new Error('a revocation needs the id of what it revokes');
+  if (!Number.isFinite(revocation.at) || !Number.isFinite(revocation.until) || revocation.until <= now)
+    throw new Error('a revocation must last past `now`');
 }

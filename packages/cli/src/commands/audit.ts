@@ -24,7 +24,15 @@ const OUTCOMES: readonly Outcome[] = [
   'timed_out',
   'error',
 ];
-const KINDS: readonly EventKind[] = ['call', 'approval', 'exception', 'policy_change', 'alert', 'gap'];
+const KINDS: readonly EventKind[] = [
+  'call',
+  'approval',
+  'exception',
+  'policy_change',
+  'alert',
+  'gap',
+  'revocation',
+];
 
 interface StoreOptions {
   db: string;

@@ -6,8 +6,7 @@ import { join } from 'node:path';
 import { durationMs } from '@posture/core';
 import { CliError, type Register } from '../io.js';
 import { readPolicy } from '../policy.js';
-import { openEvidence, serveGateway, type Credentials } from '../serve.js';
-import { DEFAULT_PORT, DEFAULT_TOKEN_KEY } from './token.js';
+import { DEFAULT_PORT, DEFAULT_TOKEN_KEY, openEvidence, serveGateway, type Credentials } from '../serve.js';
 
 interface GatewayCommandOptions {
   policy: string;

@@ -8,8 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { PolicyFile } from '@posture/core';
 import { CliError, type Io, type Register } from '../io.js';
 import { readPolicy } from '../policy.js';
-import { listenError, openEvidence, serveGateway, type EvidenceStores } from '../serve.js';
-import { DEFAULT_PORT } from './token.js';
+import { DEFAULT_PORT, listenError, openEvidence, serveGateway, type EvidenceStores } from '../serve.js';
 
 /** The repository (or installed package tree) root, where examples/ lives. */
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));

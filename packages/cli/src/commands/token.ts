@@ -1,13 +1,17 @@
 // `posture token issue`: a short-lived agent token for this gateway (EdDSA JWT, `sub` the agent,
-// `act` the user it acts for, bound to the gateway's audience).
+// `act` the user it acts for, bound to the gateway's audience). `posture token revoke`: refuse a
+// token, or every token of an agent, before they expire — on every gateway sharing the store.
 import { join } from 'node:path';
 import { durationMs } from '@posture/core';
 import { CliError, type Register } from '../io.js';
 import { readPolicy } from '../policy.js';
-
-export const DEFAULT_TOKEN_KEY = join('.posture', 'token-key.json');
-export const DEFAULT_PORT = 8700;
-export const defaultAudience = (host: string, port: number) => `http://${host}:${port}/mcp`;
+import {
+  DEFAULT_PORT,
+  DEFAULT_TOKEN_KEY,
+  REVOCATION_REFRESH_MS,
+  defaultAudience,
+  openEvidence,
+} from '../serve.js';
 
 interface IssueOptions {
   agent: string;
@@ -19,6 +23,21 @@ interface IssueOptions {
   audience?: string;
   json?: boolean;
 }
+
+interface RevokeOptions {
+  token?: string;
+  jti?: string;
+  agent?: string;
+  as: string;
+  reason?: string;
+  db: string;
+  postgres?: string;
+  redis?: string;
+  redisPrefix?: string;
+}
+
+/** Past a token's `exp`, how long a gateway still accepts it (its clock tolerance), and then some. */
+const REVOCATION_MARGIN_MS = 60_000;
 
 export const registerToken: Register = (program, io) => {
   const token = program.command('token').description('agent tokens for the gateway');
@@ -77,10 +96,122 @@ export const registerToken: Register = (program, io) => {
         throw new CliError((error as Error).message);
       }
       const expires = new Date(now + ttlMs).toISOString();
+      const { jti } = JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as { jti: string };
       io.stdout(
         options.json
-          ? `${JSON.stringify({ token: jwt, expires_at: expires, audience: authority.audience })}\n`
+          ? `${JSON.stringify({ token: jwt, jti, expires_at: expires, audience: authority.audience })}\n`
           : `${jwt}\n`,
       );
     });
+
+  token
+    .command('revoke')
+    .description(
+      'refuse a token (--token or --jti), or every token of an agent issued until now (--agent), before they expire: ' +
+        `every gateway sharing the store refuses them within ${REVOCATION_REFRESH_MS / 1000} s, and the revocation is audited`,
+    )
+    .option('--token <jwt>', 'the token itself (its jti and expiry are read from it)')
+    .option('--jti <id>', 'the jti of the token (from `posture token issue --json`, or the audit log)')
+    .option('--agent <name>', 'every token of this agent issued until now (a compromised agent)')
+    .requiredOption('--as <user>', 'who revokes (recorded in the audit log)')
+    .option('--reason <text>', 'why (recorded in the audit log)')
+    .option('--db <file>', 'the SQLite file the gateway uses', join('.posture', 'posture.db'))
+    .option('--postgres <url>', 'the PostgreSQL the gateways share')
+    .option('--redis <url>', 'the Redis the gateways share (sessions and revocations live there)')
+    .option('--redis-prefix <prefix>', 'key prefix in Redis (default posture:)')
+    .action(async (options: RevokeOptions) => {
+      const given = [options.token, options.jti, options.agent].filter((v) => v !== undefined);
+      if (given.length !== 1) throw new CliError('give one of --token, --jti or --agent');
+      const now = Date.now();
+      const { MAX_TOKEN_TTL_MS } = await import('@posture/gateway');
+      let revocation: { subject: 'jti' | 'agent'; id: string; at: number; until: number };
+      if (options.token !== undefined) {
+        const claims = readClaims(options.token);
+        revocation = {
+          subject: 'jti',
+          id: claims.jti,
+          at: now,
+          until: claims.exp * 1000 + REVOCATION_MARGIN_MS,
+        };
+        if (revocation.until <= now) throw new CliError('the token has expired already: nothing to revoke');
+      } else if (options.jti !== undefined) {
+        if (options.jti.trim() === '') throw new CliError('`--jti` is empty');
+        revocation = {
+          subject: 'jti',
+          id: options.jti,
+          at: now,
+          until: now + MAX_TOKEN_TTL_MS + REVOCATION_MARGIN_MS,
+        };
+      } else {
+        if (options.agent!.trim() === '') throw new CliError('`--agent` is empty');
+        revocation = {
+          subject: 'agent',
+          id: options.agent!,
+          at: now,
+          until: now + MAX_TOKEN_TTL_MS + REVOCATION_MARGIN_MS,
+        };
+      }
+      const stores = await openEvidence({
+        db: options.db,
+        ...(options.postgres ? { postgres: options.postgres } : {}),
+      });
+      try {
+        let sessions = stores.sessions;
+        if (options.redis) {
+          const { openRedisSessionStore } = await import('@posture/storage');
+          sessions = await openRedisSessionStore({
+            url: options.redis,
+            ...(options.redisPrefix ? { prefix: options.redisPrefix } : {}),
+          }).catch((error: unknown) => {
+            throw new CliError(`cannot use Redis at \`${options.redis}\`: ${(error as Error).message}`);
+          });
+        }
+        try {
+          await sessions.revoke(revocation, now);
+        } finally {
+          if (sessions !== stores.sessions) await sessions.close();
+        }
+        const what =
+          revocation.subject === 'jti'
+            ? `token \`${revocation.id}\``
+            : `every token of agent \`${revocation.id}\` issued until ${new Date(now).toISOString()}`;
+        try {
+          await stores.audit.append({
+            time: new Date(now).toISOString(),
+            kind: 'revocation',
+            actor: { user: options.as, ...(revocation.subject === 'agent' ? { agent: revocation.id } : {}) },
+            outcome: 'denied',
+            detail: {
+              subject: revocation.subject,
+              id: revocation.id,
+              until: new Date(revocation.until).toISOString(),
+              ...(options.reason ? { reason: options.reason } : {}),
+            },
+          });
+        } catch (error) {
+          throw new CliError(
+            `revoked ${what}, but the audit event could not be written: ${(error as Error).message}`,
+          );
+        }
+        io.stdout(`revoked ${what}; gateways refuse it within ${REVOCATION_REFRESH_MS / 1000} s\n`);
+      } finally {
+        await stores.close();
+      }
+    });
 };
+
+/** The jti and expiry of a token, read without verifying it: revoking any token is harmless. */
+function readClaims(token: string): { jti: string; exp: number } {
+  try {
+    const payload = JSON.parse(Buffer.from(token.trim().split('.')[1] ?? '', 'base64url').toString()) as {
+      jti?: unknown;
+      exp?: unknown;
+    };
+    if (typeof payload.jti === 'string' && payload.jti !== '' && typeof payload.exp === 'number') {
+      return { jti: payload.jti, exp: payload.exp };
+    }
+  } catch {
+    // reported below
+  }
+  throw new CliError('`--token` is not a token with a `jti` and an `exp`');
+}

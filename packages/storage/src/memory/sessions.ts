@@ -1,7 +1,7 @@
 // Sessions in this process's memory: one gateway, no sharing. Records are copied in and out so a
 // caller cannot change a stored one behind the store's back, as with the shared backends.
-import type { SessionOpenResult, SessionRecord, SessionStore } from '../ports.js';
-import { checkSessionJson, checkSessionRecord } from '../session-rules.js';
+import type { SessionOpenResult, SessionRecord, SessionStore, TokenRevocation } from '../ports.js';
+import { checkRevocation, checkSessionJson, checkSessionRecord } from '../session-rules.js';
 
 export interface MemorySessionStoreOptions {
   /** Sessions kept at most (100,000 unless set); past that, expired ones go, then the oldest. */
@@ -13,6 +13,7 @@ export function createMemorySessionStore(options: MemorySessionStoreOptions = {}
   const sessions = new Map<string, SessionRecord>();
   /** jti → the session it opened, until the token expires. */
   const spent = new Map<string, { session: string; expiresAt: number }>();
+  const revoked = new Map<string, TokenRevocation>();
   let version = 0;
   let closed = false;
   const check = () => {
@@ -58,6 +59,22 @@ export function createMemorySessionStore(options: MemorySessionStoreOptions = {}
     async end(id) {
       check();
       sessions.delete(id);
+    },
+    async revoke(revocation, now) {
+      check();
+      checkRevocation(revocation, now);
+      const key = `${revocation.subject}:${revocation.id}`;
+      const before = revoked.get(key);
+      revoked.set(key, {
+        ...revocation,
+        at: Math.max(revocation.at, before?.at ?? 0),
+        until: Math.max(revocation.until, before?.until ?? 0),
+      });
+    },
+    async revocations(now) {
+      check();
+      for (const [key, revocation] of revoked) if (revocation.until <= now) revoked.delete(key);
+      return [...revoked.values()].map((revocation) => ({ ...revocation }));
     },
     async close() {
       closed = true;

@@ -7,7 +7,7 @@ import type pg from 'pg';
 import { newPool } from './pool.js';
 import { migrateSchema } from './schema.js';
 import type { SessionOpenResult, SessionRecord, SessionStore } from '../ports.js';
-import { checkSessionJson, checkSessionRecord } from '../session-rules.js';
+import { checkRevocation, checkSessionJson, checkSessionRecord } from '../session-rules.js';
 
 /** Append; never edit a shipped step. */
 const MIGRATIONS: readonly string[] = [
@@ -29,6 +29,13 @@ const MIGRATIONS: readonly string[] = [
      expires_at bigint NOT NULL
    );
    CREATE INDEX posture_session_tokens_expires ON posture_session_tokens (expires_at);`,
+  `CREATE TABLE posture_token_revocations (
+     subject text NOT NULL,
+     id text NOT NULL,
+     at bigint NOT NULL,
+     until bigint NOT NULL,
+     PRIMARY KEY (subject, id)
+   );`,
 ];
 
 export type PostgresSessionStoreOptions = ({ pool: pg.Pool } | { config: pg.PoolConfig }) & {
@@ -127,6 +134,25 @@ export async function openPostgresSessionStore(options: PostgresSessionStoreOpti
     async end(id) {
       check();
       await pool.query('DELETE FROM posture_sessions WHERE id = $1', [id]);
+    },
+    async revoke(revocation, now) {
+      check();
+      checkRevocation(revocation, now);
+      await pool.query('DELETE FROM posture_token_revocations WHERE until <= $1', [now]);
+      await pool.query(
+        `INSERT INTO posture_token_revocations AS r (subject, id, at, until) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (subject, id) DO UPDATE
+           SET at = greatest(r.at, excluded.at), until = greatest(r.until, excluded.until)`,
+        [revocation.subject, revocation.id, revocation.at, revocation.until],
+      );
+    },
+    async revocations(now) {
+      check();
+      const { rows } = await pool.query<{ subject: 'jti' | 'agent'; id: string; at: string; until: string }>(
+        'SELECT subject, id, at, until FROM posture_token_revocations WHERE until > $1 ORDER BY subject, id',
+        [now],
+      );
+      return rows.map((row) => ({ ...row, at: Number(row.at), until: Number(row.until) }));
     },
     async close() {
       if (closed) return;

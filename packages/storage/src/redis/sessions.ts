@@ -6,8 +6,8 @@
 // liveness is decided by the gateway's clock in the value; the keys' PX expiry (a minute later)
 // only collects them.
 import type { Redis, RedisOptions } from 'ioredis';
-import type { SessionOpenResult, SessionRecord, SessionStore } from '../ports.js';
-import { checkSessionJson, checkSessionRecord } from '../session-rules.js';
+import type { SessionOpenResult, SessionRecord, SessionStore, TokenRevocation } from '../ports.js';
+import { checkRevocation, checkSessionJson, checkSessionRecord } from '../session-rules.js';
 import { DEFAULT_REDIS_PREFIX } from './counters.js';
 
 const COLLECT_AFTER_MS = 60_000;
@@ -22,6 +22,27 @@ end
 redis.call('SET', KEYS[1], ARGV[2] .. ' ' .. ARGV[3], 'PX', ARGV[5])
 redis.call('SET', KEYS[2], '1 ' .. ARGV[2] .. ' ' .. ARGV[4], 'PX', ARGV[5])
 return ''
+`;
+
+/**
+ * KEYS: the revocations hash. ARGV: field, at, until, now. Keeps the later `at` and `until`, and
+ * drops revocations that no longer matter.
+ */
+const REVOKE = `
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local ends = tonumber(string.match(all[i + 1], ' (%d+)$'))
+  if ends and ends <= tonumber(ARGV[4]) then redis.call('HDEL', KEYS[1], all[i]) end
+end
+local at, ends = tonumber(ARGV[2]), tonumber(ARGV[3])
+local before = redis.call('HGET', KEYS[1], ARGV[1])
+if before then
+  local a, u = string.match(before, '^(%d+) (%d+)$')
+  if tonumber(a) > at then at = tonumber(a) end
+  if tonumber(u) > ends then ends = tonumber(u) end
+end
+redis.call('HSET', KEYS[1], ARGV[1], string.format('%d %d', at, ends))
+return 1
 `;
 
 /** KEYS: session. ARGV: expected version, now, record JSON. Returns the new version, or 0. */
@@ -72,11 +93,14 @@ export async function openRedisSessionStore(options: RedisSessionStoreOptions): 
   if (!('postureSessionOpen' in client)) {
     client.defineCommand('postureSessionOpen', { lua: OPEN, numberOfKeys: 2 });
     client.defineCommand('postureSessionSetPlan', { lua: SET_PLAN, numberOfKeys: 1 });
+    client.defineCommand('postureTokenRevoke', { lua: REVOKE, numberOfKeys: 1 });
   }
   const scripts = client as unknown as {
     postureSessionOpen: (...args: Array<string | number>) => Promise<string>;
     postureSessionSetPlan: (...args: Array<string | number>) => Promise<number>;
+    postureTokenRevoke: (...args: Array<string | number>) => Promise<number>;
   };
+  const revocationsKey = `${prefix}revocations`;
   const sessionKey = (id: string) => `${prefix}session:${id}`;
   const tokenKey = (jti: string) => `${prefix}token:${jti}`;
   const encode = (record: Omit<SessionRecord, 'version'>): string => {
@@ -129,6 +153,29 @@ export async function openRedisSessionStore(options: RedisSessionStoreOptions): 
     async end(id) {
       check();
       await client.del(sessionKey(id));
+    },
+    async revoke(revocation, now) {
+      check();
+      checkRevocation(revocation, now);
+      const field = `${revocation.subject}:${revocation.id}`;
+      await scripts.postureTokenRevoke(revocationsKey, field, revocation.at, revocation.until, now);
+    },
+    async revocations(now) {
+      check();
+      const all = await client.hgetall(revocationsKey);
+      const revocations: TokenRevocation[] = [];
+      for (const [field, value] of Object.entries(all)) {
+        const [at, until] = value.split(' ').map(Number) as [number, number];
+        if (!(until > now)) continue;
+        const colon = field.indexOf(':');
+        revocations.push({
+          subject: field.slice(0, colon) as 'jti' | 'agent',
+          id: field.slice(colon + 1),
+          at,
+          until,
+        });
+      }
+      return revocations.sort((a, b) => (a.subject + a.id < b.subject + b.id ? -1 : 1));
     },
     async close() {
       if (closed) return;

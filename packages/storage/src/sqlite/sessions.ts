@@ -3,8 +3,8 @@
 // A token's binding is its own row (`posture_session_tokens`), written in the same IMMEDIATE
 // transaction as the session, so of two processes opening a session with one token, one wins.
 import type Database from 'better-sqlite3';
-import type { SessionOpenResult, SessionRecord, SessionStore } from '../ports.js';
-import { checkSessionJson, checkSessionRecord } from '../session-rules.js';
+import type { SessionOpenResult, SessionRecord, SessionStore, TokenRevocation } from '../ports.js';
+import { checkRevocation, checkSessionJson, checkSessionRecord } from '../session-rules.js';
 import { openStoreFile } from './store-file.js';
 
 /** Append; never edit a shipped step. */
@@ -26,6 +26,13 @@ const MIGRATIONS: readonly string[] = [
      expires_at INTEGER NOT NULL
    ) STRICT;
    CREATE INDEX posture_session_tokens_expires ON posture_session_tokens (expires_at);`,
+  `CREATE TABLE posture_token_revocations (
+     subject TEXT NOT NULL,
+     id TEXT NOT NULL,
+     at INTEGER NOT NULL,
+     until INTEGER NOT NULL,
+     PRIMARY KEY (subject, id)
+   ) STRICT;`,
 ];
 
 export interface SqliteSessionStoreOptions {
@@ -80,6 +87,14 @@ export async function openSqliteSessionStore(
   const remove = db.prepare<[string]>('DELETE FROM posture_sessions WHERE id = ?');
   const sweepSessions = db.prepare<[number]>('DELETE FROM posture_sessions WHERE expires_at <= ?');
   const sweepTokens = db.prepare<[number]>('DELETE FROM posture_session_tokens WHERE expires_at <= ?');
+  const revoke = db.prepare<[string, string, number, number]>(
+    `INSERT INTO posture_token_revocations (subject, id, at, until) VALUES (?, ?, ?, ?)
+     ON CONFLICT (subject, id) DO UPDATE SET at = max(at, excluded.at), until = max(until, excluded.until)`,
+  );
+  const inForce = db.prepare<[number], TokenRevocation>(
+    'SELECT subject, id, at, until FROM posture_token_revocations WHERE until > ? ORDER BY subject, id',
+  );
+  const sweepRevocations = db.prepare<[number]>('DELETE FROM posture_token_revocations WHERE until <= ?');
   const sweepEvery = options.sweepEvery ?? 1000;
   let opens = 0;
 
@@ -129,6 +144,16 @@ export async function openSqliteSessionStore(
     async end(id) {
       check();
       remove.run(id);
+    },
+    async revoke(revocation, now) {
+      check();
+      checkRevocation(revocation, now);
+      sweepRevocations.run(now);
+      revoke.run(revocation.subject, revocation.id, revocation.at, revocation.until);
+    },
+    async revocations(now) {
+      check();
+      return inForce.all(now);
     },
     async close() {
       if (closed) return;

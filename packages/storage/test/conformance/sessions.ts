@@ -180,5 +180,34 @@ export function defineSessionsContract(backend: SessionsBackend): void {
           'larger than',
         );
       }));
+
+    it('keeps revocations until they no longer matter, shared by every store on the location', () =>
+      withStore(async (store, openAnother) => {
+        const other = await openAnother();
+        await store.revoke({ subject: 'jti', id: 'stolen', at: NOW, until: NOW + 60_000 }, NOW);
+        await store.revoke({ subject: 'agent', id: 'helper', at: NOW, until: NOW + 3_600_000 }, NOW);
+        // Again, earlier and shorter: the later `at` and `until` stay.
+        await other.revoke({ subject: 'agent', id: 'helper', at: NOW - 5000, until: NOW + 1000 }, NOW);
+        await other.revoke({ subject: 'agent', id: 'helper', at: NOW + 2000, until: NOW + 3000 }, NOW + 2000);
+        const sorted = async (s: SessionStore, now: number) =>
+          (await s.revocations(now)).sort((a, b) => (a.subject + a.id < b.subject + b.id ? -1 : 1));
+        expect(await sorted(other, NOW + 2000)).toEqual([
+          { subject: 'agent', id: 'helper', at: NOW + 2000, until: NOW + 3_600_000 },
+          { subject: 'jti', id: 'stolen', at: NOW, until: NOW + 60_000 },
+        ]);
+        expect(await sorted(store, NOW + 60_000)).toEqual([
+          { subject: 'agent', id: 'helper', at: NOW + 2000, until: NOW + 3_600_000 },
+        ]);
+        expect(await store.revocations(NOW + 3_600_000)).toEqual([]);
+        await expect(store.revoke({ subject: 'jti', id: 'x', at: NOW, until: NOW }, NOW)).rejects.toThrow(
+          'past `now`',
+        );
+        await expect(
+          store.revoke({ subject: 'user' as 'jti', id: 'x', at: NOW, until: NOW + 1 }, NOW),
+        ).rejects.toThrow('`jti` or an `agent`');
+        await expect(store.revoke({ subject: 'jti', id: '', at: NOW, until: NOW + 1 }, NOW)).rejects.toThrow(
+          'the id of what it revokes',
+        );
+      }));
   });
 }

@@ -11,7 +11,7 @@ type FilterName = (typeof FILTERS)[number];
 const CHOICES: Partial<Record<FilterName, readonly string[]>> = {
   decision: ['allow', 'deny', 'approve', 'confirm'],
   outcome: ['allowed', 'denied', 'pending', 'approved', 'rejected', 'failed', 'timed_out', 'error'],
-  kind: ['call', 'approval', 'exception', 'policy_change', 'alert', 'gap'],
+  kind: ['call', 'approval', 'exception', 'policy_change', 'alert', 'gap', 'revocation'],
 };
 const LABELS: Record<FilterName, string> = {
   agent: 'Agent',
