@@ -22,11 +22,11 @@ const IN_FLIGHT = 16;
 const ROUNDS = 3;
 const SECONDS_PER_ROUND = 2;
 // About 100 bytes of argument, with a value that looks like an email so redaction has work to do.
-const ARGS = {
+export const ARGS = {
   message: 'order 4711 for ada.lovelace@example.org: ship two units to the Leeds office by Friday, thanks',
 };
 
-const POLICY = `
+export const POLICY = `
 version: 1
 users:
   alice: { groups: [staff] }

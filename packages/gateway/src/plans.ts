@@ -213,7 +213,7 @@ export class Plans {
     | { kind: 'step'; index: number; approvalId: string | undefined }
     | { kind: 'outside'; expected: string[] }
   > {
-    const record = await this.#store.get(session, this.#now());
+    const record = await this.#store.plan(session, this.#now());
     if (!record) return { kind: 'gone' };
     const plan = record.plan as ActivePlan | undefined;
     if (!plan) return { kind: 'none' };
@@ -274,7 +274,7 @@ export class Plans {
     change: (plan: ActivePlan | undefined) => ActivePlan | undefined,
   ): Promise<boolean> {
     for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
-      const record = await this.#store.get(session, this.#now());
+      const record = await this.#store.plan(session, this.#now());
       if (!record) return false;
       const current = record.plan as ActivePlan | undefined;
       const next = change(current);

@@ -417,6 +417,8 @@ export interface SessionStore {
   open(record: Omit<SessionRecord, 'version'>, now: number): Promise<SessionOpenResult>;
   /** The live record, or undefined (never opened, ended, or expired). */
   get(id: string, now: number): Promise<SessionRecord | undefined>;
+  /** `get` without `init`, for the per-call plan check: the plan (if any) and the version. */
+  plan(id: string, now: number): Promise<Pick<SessionRecord, 'plan' | 'version'> | undefined>;
   /**
    * Replaces the plan (undefined clears it) if the record still has `version`. Undefined when it
    * has another (a concurrent write won: read it again), or the session is gone.

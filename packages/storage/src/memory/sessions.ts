@@ -45,6 +45,14 @@ export function createMemorySessionStore(options: MemorySessionStoreOptions = {}
       const record = sessions.get(id);
       return record && record.expires_at > now ? copy(record) : undefined;
     },
+    async plan(id, now) {
+      check();
+      const record = sessions.get(id);
+      if (!record || record.expires_at <= now) return undefined;
+      return record.plan === undefined
+        ? { version: record.version }
+        : { plan: structuredClone(record.plan), version: record.version };
+    },
     async setPlan(id, plan, expected, now) {
       check();
       if (plan !== undefined) checkSessionJson('plan', plan);

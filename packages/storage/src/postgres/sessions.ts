@@ -121,6 +121,18 @@ export async function openPostgresSessionStore(options: PostgresSessionStoreOpti
       );
       return rows[0] ? toRecord(rows[0]) : undefined;
     },
+    async plan(id, now) {
+      check();
+      const { rows } = await pool.query<{ plan: string | null; version: string }>(
+        'SELECT plan, version FROM posture_sessions WHERE id = $1 AND expires_at > $2',
+        [id, now],
+      );
+      const row = rows[0];
+      if (!row) return undefined;
+      return row.plan === null
+        ? { version: Number(row.version) }
+        : { plan: JSON.parse(row.plan) as unknown, version: Number(row.version) };
+    },
     async setPlan(id, plan, version, now) {
       check();
       const json = plan === undefined ? null : checkSessionJson('plan', plan);

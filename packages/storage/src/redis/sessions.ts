@@ -139,6 +139,14 @@ export async function openRedisSessionStore(options: RedisSessionStoreOptions): 
       check();
       return decode(id, await client.get(sessionKey(id)), now);
     },
+    async plan(id, now) {
+      check();
+      const record = decode(id, await client.get(sessionKey(id)), now);
+      if (!record) return undefined;
+      return record.plan === undefined
+        ? { version: record.version }
+        : { plan: record.plan, version: record.version };
+    },
     async setPlan(id, plan, version, now) {
       check();
       if (plan !== undefined) checkSessionJson('plan', plan);

@@ -80,6 +80,9 @@ export async function openSqliteSessionStore(
   const select = db.prepare<[string, number], Row>(
     'SELECT * FROM posture_sessions WHERE id = ? AND expires_at > ?',
   );
+  const selectPlan = db.prepare<[string, number], { plan: string | null; version: number }>(
+    'SELECT plan, version FROM posture_sessions WHERE id = ? AND expires_at > ?',
+  );
   const updatePlan = db.prepare<[string | null, string, number, number], Row>(
     `UPDATE posture_sessions SET plan = ?, version = version + 1
      WHERE id = ? AND version = ? AND expires_at > ? RETURNING *`,
@@ -134,6 +137,14 @@ export async function openSqliteSessionStore(
       check();
       const row = select.get(id, now);
       return row ? toRecord(row) : undefined;
+    },
+    async plan(id, now) {
+      check();
+      const row = selectPlan.get(id, now);
+      if (!row) return undefined;
+      return row.plan === null
+        ? { version: row.version }
+        : { plan: JSON.parse(row.plan) as unknown, version: row.version };
     },
     async setPlan(id, plan, version, now) {
       check();

@@ -110,6 +110,7 @@ export function defineSessionsContract(backend: SessionsBackend): void {
         await store.open(input, NOW);
         expect(await store.get(input.id, NOW + 999)).toBeDefined();
         expect(await store.get(input.id, NOW + 1000)).toBeUndefined();
+        expect(await store.plan(input.id, NOW + 1000)).toBeUndefined();
         expect(await store.setPlan(input.id, { goal: 'late' }, 1, NOW + 1000)).toBeUndefined();
         // The token can no longer be used anyway; the binding going with it keeps the store small.
         expect((await store.open(record({ jti: input.jti, expires_at: NOW + 5000 }), NOW + 1000)).ok).toBe(
@@ -144,12 +145,15 @@ export function defineSessionsContract(backend: SessionsBackend): void {
         expect(updated?.plan).toEqual(plan);
         expect(updated!.version).not.toBe(read.version);
         expect((await store.get(input.id, NOW))?.plan).toEqual(plan);
+        expect(await store.plan(input.id, NOW)).toEqual({ plan, version: updated!.version });
         // A writer still holding the old version loses, and changes nothing.
         expect(await store.setPlan(input.id, { goal: 'other' }, read.version, NOW)).toBeUndefined();
         expect((await store.get(input.id, NOW))?.plan).toEqual(plan);
         const cleared = await store.setPlan(input.id, undefined, updated!.version, NOW);
         expect(cleared).toBeDefined();
         expect((await store.get(input.id, NOW))?.plan).toBeUndefined();
+        expect(await store.plan(input.id, NOW)).toEqual({ version: cleared!.version });
+        expect(await store.plan('00000000-0000-4000-8000-eeeeeeeeeeee', NOW)).toBeUndefined();
         expect(await store.setPlan('00000000-0000-4000-8000-eeeeeeeeeeee', plan, 1, NOW)).toBeUndefined();
       }));
 
