@@ -454,7 +454,9 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
           counter: credential.counter,
           transports: credential.transports as never,
         },
-        requireUserVerification: false,
+        // A step-up proves who is there, not only that the key is: the PIN or biometric must have
+        // been checked (the UV flag), or an unattended or stolen key would approve tier-3 calls.
+        requireUserVerification: true,
       });
       if (!result.verified) return { method: 'webauthn', verified: false };
       newCounter = result.authenticationInfo.newCounter;
@@ -632,7 +634,7 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
               const optionsJson = await generateAuthenticationOptions({
                 rpID: new URL(originOf(context.req)).hostname,
                 allowCredentials: credentials.map((c) => ({ id: c.id, transports: c.transports })),
-                userVerification: 'preferred',
+                userVerification: 'required',
               });
               // In the store: the answer may reach another console than the one that asked.
               await sessions.setChallenge({ login: user.name }, { challenge: optionsJson.challenge, at });
@@ -732,7 +734,7 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
           userID: createHash('sha256').update(`posture-console:${context.user.name}`).digest(),
           attestationType: 'none',
           excludeCredentials: existing.map((c) => ({ id: c.id, transports: c.transports })),
-          authenticatorSelection: { residentKey: 'discouraged', userVerification: 'preferred' },
+          authenticatorSelection: { residentKey: 'discouraged', userVerification: 'required' },
         });
         await sessions.setChallenge(
           { session: context.session.id, kind: 'register' },
@@ -759,7 +761,8 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
             expectedChallenge: challenge.challenge,
             expectedOrigin: origins,
             expectedRPID: rpIds(),
-            requireUserVerification: false,
+            // A passkey that cannot verify its user could never step up: refused at registration.
+            requireUserVerification: true,
           });
         } catch (error) {
           throw new HttpError(
@@ -792,7 +795,7 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
         const optionsJson = await generateAuthenticationOptions({
           rpID: new URL(originOf(context.req)).hostname,
           allowCredentials: credentials.map((c) => ({ id: c.id, transports: c.transports })),
-          userVerification: 'preferred',
+          userVerification: 'required',
         });
         await sessions.setChallenge(
           { session: context.session.id, kind: 'stepUp' },

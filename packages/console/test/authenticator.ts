@@ -44,7 +44,15 @@ export class SoftwareAuthenticator {
     return new SoftwareAuthenticator(this);
   }
 
-  register(options: { challenge: string; rp: { id?: string } }, origin: string) {
+  /**
+   * `userVerified: false` is a key that only saw a touch (UP) and checked no PIN or biometric:
+   * the UV flag is left out of the authenticator data, which the signature covers.
+   */
+  register(
+    options: { challenge: string; rp: { id?: string } },
+    origin: string,
+    { userVerified = true }: { userVerified?: boolean } = {},
+  ) {
     const jwk = this.keys.publicKey.export({ format: 'jwk' });
     const cose = cbor(
       new Map<number, Cbor>([
@@ -59,7 +67,7 @@ export class SoftwareAuthenticator {
     length.writeUInt16BE(this.id.length);
     const authData = Buffer.concat([
       sha256(options.rp.id!),
-      Buffer.from([0x45]), // user present, user verified, attested credential data
+      Buffer.from([userVerified ? 0x45 : 0x41]), // user present, (user verified,) attested credential data
       Buffer.alloc(4), // counter 0
       Buffer.alloc(16), // AAGUID
       length,
@@ -86,11 +94,18 @@ export class SoftwareAuthenticator {
     };
   }
 
-  assert(options: { challenge: string; rpId?: string }, origin: string, key = this.keys.privateKey) {
+  assert(
+    options: { challenge: string; rpId?: string },
+    origin: string,
+    key = this.keys.privateKey,
+    { userVerified = true }: { userVerified?: boolean } = {},
+  ) {
     this.counter++;
     const count = Buffer.alloc(4);
     count.writeUInt32BE(this.counter);
-    const authData = Buffer.concat([sha256(options.rpId!), Buffer.from([0x05]), count]);
+    // 0x01 user present, 0x04 user verified.
+    const flags = userVerified ? 0x05 : 0x01;
+    const authData = Buffer.concat([sha256(options.rpId!), Buffer.from([flags]), count]);
     const clientDataJSON = JSON.stringify({
       type: 'webauthn.get',
       challenge: options.challenge,

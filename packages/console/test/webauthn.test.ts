@@ -111,6 +111,49 @@ describe('WebAuthn', () => {
     expect((await h.approvals.get(second, new Date(h.clock.now)))!.status).toBe('pending');
   });
 
+  it('asks for user verification and refuses a step-up assertion without it (a touch is not enough)', async () => {
+    await registerPasskey();
+    const id = await h.request();
+    const options = await stepUpOptions();
+    expect((options as { userVerification?: string }).userVerification).toBe('required');
+    // Signed by the registered key over the right challenge and origin: only the UV flag is missing.
+    const presenceOnly = authenticator.assert(options, origin, undefined, { userVerified: false });
+    const refused = await erin.post(
+      `/api/approvals/${id}/decide`,
+      { approve: true, stepUp: { method: 'webauthn', response: presenceOnly } },
+      { origin },
+    );
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.code).toBe('step_up_failed');
+    expect((await h.approvals.get(id, new Date(h.clock.now)))!.status).toBe('pending');
+    const failed = await h.audit.search({ kind: 'alert' });
+    expect(failed.some((e) => e.detail?.alert === 'console.step_up_failed')).toBe(true);
+    // The same key with the user verified is accepted: the refusal was the flag, nothing else.
+    const verified = await erin.post(
+      `/api/approvals/${id}/decide`,
+      {
+        approve: true,
+        stepUp: { method: 'webauthn', response: authenticator.assert(await stepUpOptions(), origin) },
+      },
+      { origin },
+    );
+    expect(verified.status, JSON.stringify(verified.body)).toBe(200);
+    expect(verified.body.approval.status).toBe('approved');
+  });
+
+  it('refuses to register a passkey that did not verify its user', async () => {
+    const options = await erin.post('/api/webauthn/register/options', {}, { origin });
+    expect(options.body.authenticatorSelection.userVerification).toBe('required');
+    const reply = await erin.post(
+      '/api/webauthn/register/verify',
+      { response: authenticator.register(options.body, origin, { userVerified: false }) },
+      { origin },
+    );
+    expect(reply.status).toBe(400);
+    expect(reply.body.error.code).toBe('bad_registration');
+    expect((await h.users.get('erin'))!.webauthn).toBe(0);
+  });
+
   it('needs the current passkey to enrol another factor', async () => {
     await registerPasskey();
     const bare = await erin.post('/api/webauthn/register/options', {}, { origin });
@@ -142,6 +185,7 @@ describe('WebAuthn at login (secondFactorAtLogin)', () => {
     expect(first.body.error.code).toBe('second_factor_required');
     const options = first.body.error.webauthn;
     expect(options.rpId).toBe('localhost');
+    expect(options.userVerification).toBe('required');
     const assertion = authenticator.assert(options, origin);
     const second = await client.post(
       '/api/login',
