@@ -133,6 +133,9 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in Chromium', { timeout: 
     await users.add({ name: 'carol', password: PASSWORD, roles: ['approver'] });
     await users.add({ name: 'bob', password: PASSWORD, roles: ['approver', 'admin'] });
     await users.add({ name: 'alice', password: PASSWORD, roles: ['viewer'] });
+    // Who may not do everything: an admin who is no approver, an approver with no second factor.
+    await users.add({ name: 'adam', password: PASSWORD, roles: ['admin'] });
+    await users.add({ name: 'erin', password: PASSWORD, roles: ['approver'] });
     const { secret } = await users.enrolTotp('carol', { confirmed: true });
     carolTotp = new TOTP({ secret: Secret.fromBase32(secret), digits: 6, period: 30, algorithm: 'SHA1' });
 
@@ -447,6 +450,43 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in Chromium', { timeout: 
     expect(await page.locator('.approval-detail button.approve').count()).toBe(0);
     await open('Inventory');
     expect(await page.locator('tr[data-tool] button:has-text("Approve")').count()).toBe(0);
+    await open('Approvals');
+  });
+
+  it('shows an admin who is no approver, and an approver without a second factor, why they cannot act', async () => {
+    const signInAs = async (user: string) => {
+      await page.click('.sidebar-foot button.link');
+      await page.locator('.login-form').waitFor();
+      await login(user);
+      await page.locator('.app[data-loaded="true"]').waitFor();
+    };
+    const decision = page.locator('.approval-detail .decision');
+    // admin alone does not decide (separation of duties): a note, no buttons the server would refuse.
+    await signInAs('adam');
+    await open('Approvals');
+    await page.click(`tr[data-id="${requests.payout.id}"]`);
+    await expect.poll(() => decision.textContent(), WAIT).toBe('you need the approver role to decide');
+    expect(await decision.locator('button').count()).toBe(0);
+    // Re-approving a definition is the admin's, but needs a second factor adam has not enrolled.
+    await open('Inventory');
+    await page.locator('tr[data-tool="payments/get_payment"]').waitFor();
+    expect(await page.locator('tr[data-tool] button:has-text("Approve")').count()).toBe(0);
+    expect(await page.textContent('.inventory .factor-note')).toContain('needs a second factor');
+    expect(await page.isVisible('.inventory .factor-note')).toBe(true);
+    // An approver who has not enrolled a factor yet is sent to the Account page, not to a 403.
+    await signInAs('erin');
+    await open('Approvals');
+    await page.click(`tr[data-id="${requests.payout.id}"]`);
+    await expect
+      .poll(() => decision.textContent(), WAIT)
+      .toBe('enrol a second factor on the Account page before deciding requests');
+    expect(await decision.locator('button').count()).toBe(0);
+    expect(await decision.locator('a[href="/account"]').count()).toBe(1);
+    await open('Inventory');
+    await page.locator('tr[data-tool="payments/get_payment"]').waitFor();
+    expect(await page.locator('tr[data-tool] button:has-text("Approve")').count()).toBe(0);
+    // Not an admin: no note about approving definitions either.
+    expect(await page.isVisible('.inventory .factor-note')).toBe(false);
     await open('Approvals');
   });
 

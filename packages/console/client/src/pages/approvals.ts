@@ -1,7 +1,8 @@
 // The approvals desk: each request as the call itself — tool, target, arguments exactly as
 // recorded (hidden characters spelled out), agent, user, reasons, rules, expiry — never a summary.
 // Approving a step-up request asks for a second factor; the server enforces separation of duties
-// and the UI says so before anyone tries.
+// and the UI says so before anyone tries. Users who may not decide (no approver role, no second
+// factor) see why instead of buttons the server would refuse.
 import { ApiError } from '../api.js';
 import { chip, h, replace, table, time } from '../dom.js';
 import { escapedJson, escapedText, hasHidden } from '../escape.js';
@@ -132,7 +133,10 @@ function decisionForm(
     'aria-label': 'comment',
   });
   const own = request.user === session.user;
-  const canDecide = context.hasRole('approver') || context.hasRole('admin');
+  // Only what the server would accept is offered: deciding needs the approver role (admin alone
+  // does not decide: separation of duties) and a confirmed second factor.
+  const canDecide = context.hasRole('approver');
+  const hasFactor = session.factors.totp || session.factors.webauthn;
 
   const decide = async (approve: boolean, buttons: HTMLButtonElement[]) => {
     result.textContent = '';
@@ -178,7 +182,19 @@ function decisionForm(
     return h(
       'div',
       { class: 'decision' },
-      h('p', { class: 'muted' }, 'you need the approver role to decide'),
+      h('p', { class: 'muted decision-note' }, 'you need the approver role to decide'),
+    );
+  if (!hasFactor)
+    return h(
+      'div',
+      { class: 'decision' },
+      h(
+        'p',
+        { class: 'muted decision-note' },
+        'enrol a second factor on the ',
+        h('a', { href: '/account' }, 'Account page'),
+        ' before deciding requests',
+      ),
     );
   const approveButton = h('button', { type: 'button', class: 'primary approve', disabled: own });
   approveButton.textContent = request.step_up ? 'Approve with step-up' : 'Approve';

@@ -60,11 +60,14 @@ export const inventoryPage: PageFactory = ({ api, session, hasRole }) => {
   /** Tools whose "what changed" row is open, kept across refreshes. */
   const opened = new Set<string>();
   const message = h('p', { class: 'notice', role: 'status' });
+  // An admin without a second factor cannot approve (the server needs step-up): say so instead.
+  const mayApprove = hasRole('admin') && (session.factors.totp || session.factors.webauthn);
+  const factorNote = h('p', { class: 'muted factor-note', hidden: true });
   const element = h(
     'div',
     { class: 'page inventory' },
     summary,
-    h('section', { class: 'panel' }, h('h2', null, 'Tools'), message, tools),
+    h('section', { class: 'panel' }, h('h2', null, 'Tools'), message, factorNote, tools),
     h(
       'div',
       { class: 'grid-2' },
@@ -146,7 +149,7 @@ export const inventoryPage: PageFactory = ({ api, session, hasRole }) => {
 
   const toolRow = (tool: InventoryTool, toggle: HTMLButtonElement | null) => {
     const action =
-      tool.status !== 'approved' && hasRole('admin')
+      tool.status !== 'approved' && mayApprove
         ? h(
             'button',
             {
@@ -204,6 +207,12 @@ export const inventoryPage: PageFactory = ({ api, session, hasRole }) => {
     const inventory = await api.get<InventoryResponse>('/api/inventory');
     const changed = inventory.tools.filter((tool) => tool.status === 'changed').length;
     const unapproved = inventory.tools.filter((tool) => tool.status === 'new').length;
+    factorNote.hidden = !(hasRole('admin') && !mayApprove && changed + unapproved > 0);
+    replace(
+      factorNote,
+      'approving tool definitions needs a second factor: enrol one on the ',
+      h('a', { href: '/account' }, 'Account page'),
+    );
     replace(
       summary,
       h(
