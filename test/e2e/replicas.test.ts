@@ -5,12 +5,15 @@
 // and the evidence stays one log that verifies. Needs the local PostgreSQL and Redis; without them it is skipped with the reason
 // printed, except in CI, where it fails.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import pg from 'pg';
 import { Redis } from 'ioredis';
@@ -48,6 +51,7 @@ agents:
       - tools: [everything/toggle-simulated-logging]
         access: write
       - tools: [everything/get-sum]
+      - tools: [everything/get-tiny-image]
     limits:
       loop: { repeats: 3, within: 1m }   # per session, kept in Redis: whichever replica serves it
 servers:
@@ -56,6 +60,7 @@ servers:
     tools:
       echo: { tier: 1, access: read }
       get-sum: { tier: 1, access: read }
+      get-tiny-image: { tier: 1, access: read, irreversible: true }   # the user confirms each call
       toggle-simulated-logging: { tier: 3, access: write }
 tiers:
   3: { approval: { approvers: [group:approvers], expires: 10m } }
@@ -192,6 +197,61 @@ describe.skipIf(skip).each([
     expect(text(await first.callTool({ name: 'posture__end_plan', arguments: {} }))).toContain(
       'no plan was active',
     );
+  });
+
+  it('relays the answer to a confirmation from the replica it reached to the one that asked', async () => {
+    // One address for both, as a load balancer without affinity could route it: tools/call to
+    // the second replica, everything else (the answer to its elicitation included) to the first.
+    const balancer = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const target = new URL(urls[body.includes('"tools/call"') ? 1 : 0]!);
+        const forwarded = httpRequest(
+          {
+            host: target.hostname,
+            port: target.port,
+            path: target.pathname,
+            method: req.method,
+            headers: { ...req.headers, host: target.host },
+          },
+          (answer) => {
+            res.writeHead(answer.statusCode!, answer.headers);
+            answer.pipe(res);
+          },
+        );
+        forwarded.on('error', () => res.destroy());
+        forwarded.end(body);
+      });
+    });
+    await new Promise<void>((r) => balancer.listen(0, '127.0.0.1', r));
+    try {
+      const token = await authority.issue({ agent: 'helper', user: 'alice', ttlMs: 600_000 });
+      const client = new Client({ name: 'confirming', version: '1' }, { capabilities: { elicitation: {} } });
+      const asked: string[] = [];
+      client.setRequestHandler(ElicitRequestSchema, (request) => {
+        asked.push(request.params.message);
+        return { action: 'accept', content: { confirm: true } };
+      });
+      const address = balancer.address() as AddressInfo;
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${address.port}/mcp`), {
+          requestInit: { headers: { authorization: `Bearer ${token}` } },
+        }),
+      );
+      clients.push(client);
+      const result = await client.callTool({ name: 'everything__get-tiny-image', arguments: {} }, undefined, {
+        timeout: 20_000,
+      });
+      expect(asked).toHaveLength(1);
+      expect(asked[0]).toContain('everything/get-tiny-image');
+      expect(result.isError).toBeFalsy();
+      expect(JSON.stringify(result.content)).toContain('image');
+    } finally {
+      balancer.closeAllConnections();
+      await new Promise((r) => balancer.close(r));
+    }
   });
 
   it('lets a token open one session across both replicas', async () => {

@@ -12,6 +12,7 @@ import type {
   Counters,
   ExceptionStore,
   Inventory,
+  MessageRelay,
   SessionStore,
 } from '@posture/storage';
 import { CliError } from './io.js';
@@ -34,6 +35,8 @@ export interface EvidenceStores {
   sessions: SessionStore;
   /** Limits shared by replicas on PostgreSQL (Redis, when given, takes their place). */
   counters?: Counters;
+  /** Answers to elicitations between replicas, on PostgreSQL (Redis, when given, takes its place). */
+  relay?: MessageRelay;
   /** Where the evidence lives, for messages: the SQLite file or `PostgreSQL`. */
   where: string;
   close(): Promise<void>;
@@ -57,7 +60,17 @@ export async function openEvidence(options: { db: string; postgres?: string }): 
       const sessions = await storage.openPostgresSessionStore({ config });
       // Sessions move between replicas, so their loop windows and budgets must too.
       const counters = await storage.openPostgresCounters({ config });
-      return withClose({ audit, approvals, inventory, exceptions, sessions, counters, where: 'PostgreSQL' });
+      const relay = await storage.openPostgresRelay({ config });
+      return withClose({
+        audit,
+        approvals,
+        inventory,
+        exceptions,
+        sessions,
+        counters,
+        relay,
+        where: 'PostgreSQL',
+      });
     }
     const audit = await storage.openSqliteAuditLog({ path: options.db });
     const approvals = storage.openSqliteApprovalQueue(options.db);
@@ -82,6 +95,7 @@ function withClose(stores: Omit<EvidenceStores, 'close'>): EvidenceStores {
       await stores.exceptions.close();
       await stores.sessions.close();
       await stores.counters?.close();
+      await stores.relay?.close();
     },
   };
 }
@@ -148,6 +162,7 @@ export async function serveGateway(options: ServeGatewayOptions): Promise<Served
     await import('@posture/gateway');
   let counters: Counters | undefined = stores.counters;
   let redisSessions: SessionStore | undefined;
+  let redisRelay: MessageRelay | undefined;
   if (options.redis) {
     // Limits and sessions in Redis: every replica counts the same calls and serves any session.
     const storage = await import('@posture/storage');
@@ -155,8 +170,10 @@ export async function serveGateway(options: ServeGatewayOptions): Promise<Served
     try {
       counters = await storage.openRedisCounters(redis);
       redisSessions = await storage.openRedisSessionStore(redis);
+      redisRelay = await storage.openRedisRelay(redis);
     } catch (error) {
       if (counters !== stores.counters) await counters?.close();
+      await redisSessions?.close();
       throw new CliError(`cannot use Redis at \`${options.redis}\`: ${(error as Error).message}`);
     }
   }
@@ -226,6 +243,7 @@ export async function serveGateway(options: ServeGatewayOptions): Promise<Served
     await gateway.close();
     if (counters !== stores.counters) await counters?.close();
     await redisSessions?.close();
+    await redisRelay?.close();
   };
   try {
     await readRevocations();
@@ -264,6 +282,7 @@ export async function serveGateway(options: ServeGatewayOptions): Promise<Served
       ...(audience ? { resource: audience } : {}),
       ...(options.metrics ? { metrics: () => monitoring.metrics.text() } : {}),
       ...(options.allowOrigin ? { allowedOrigins: options.allowOrigin } : {}),
+      ...((redisRelay ?? stores.relay) ? { relay: (redisRelay ?? stores.relay)! } : {}),
     });
   } catch (error) {
     await closeRest();

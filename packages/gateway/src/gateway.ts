@@ -15,6 +15,7 @@ import {
   type CallToolResult,
   type Prompt,
   type ReadResourceResult,
+  type RequestId,
   type Resource,
   type ResourceTemplate,
   type Tool,
@@ -365,7 +366,7 @@ export class Gateway {
         ...(canElicit
           ? {
               confirm: (_: unknown, decision: Decision) =>
-                confirmByElicitation(server, exposed.key, args, decision),
+                confirmByElicitation(server, exposed.key, args, decision, extra.requestId),
             }
           : {}),
       };
@@ -686,22 +687,29 @@ export class Gateway {
   }
 }
 
-/** Asks the user through MCP elicitation (form mode) whether to run the call. */
+/**
+ * Asks the user through MCP elicitation (form mode) whether to run the call. The question goes on
+ * the call's own response stream, which reaches the client whichever replica serves the call.
+ */
 async function confirmByElicitation(
   server: Server,
   tool: string,
   args: Record<string, unknown>,
   decision: Decision,
+  callId: RequestId,
 ): Promise<ConfirmAnswer> {
   const why = decision.reasons.map((reason) => reason.message).join('; ');
-  const answer = await server.elicitInput({
-    message: `Run \`${tool}\` with ${JSON.stringify(args)}? ${why}`,
-    requestedSchema: {
-      type: 'object',
-      properties: { confirm: { type: 'boolean', title: 'Run this call', description: why } },
-      required: ['confirm'],
+  const answer = await server.elicitInput(
+    {
+      message: `Run \`${tool}\` with ${JSON.stringify(args)}? ${why}`,
+      requestedSchema: {
+        type: 'object',
+        properties: { confirm: { type: 'boolean', title: 'Run this call', description: why } },
+        required: ['confirm'],
+      },
     },
-  });
+    { relatedRequestId: callId },
+  );
   if (answer.action !== 'accept') return answer.action;
   return answer.content?.confirm === true ? 'accept' : 'decline';
 }

@@ -11,6 +11,7 @@ import {
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { MessageRelay } from '@posture/storage';
 import type { Gateway } from './gateway.js';
 import { readMessage } from './body.js';
 import { SessionTransport } from './session-transport.js';
@@ -36,6 +37,11 @@ export interface HttpOptions {
    * the text must hold tool names and verdicts only, never arguments or identities.
    */
   metrics?: () => Promise<{ contentType: string; text: string }>;
+  /**
+   * Carries a client's answer to an elicitation from the replica it was posted to to the one
+   * that asked (Redis or PostgreSQL), so that replicas need no session affinity for it either.
+   */
+  relay?: MessageRelay;
 }
 
 interface Session {
@@ -241,13 +247,24 @@ export async function serveHttp(options: HttpOptions): Promise<RunningGateway> {
     if (opened instanceof Error) return storeUnavailable(res, opened);
     if (!opened.ok)
       return unauthorized(res, 'the token has already been used for a session', 'invalid_token', req);
-    const transport = new SessionTransport(id);
+    const transport = newTransport(id);
     sessions.set(id, { transport, claims, lastSeen: Date.now() });
     transport.onclose = () => sessions.delete(id);
     const server = options.gateway.serverFor({ agent: claims.agent, user: claims.user, session: id });
     await server.connect(transport);
     transport.post(req, res, parsed as JSONRPCMessage);
   };
+
+  /** A session's transport; answers to another replica's requests go to the relay. */
+  const newTransport = (id: string) => {
+    const transport = new SessionTransport(id);
+    const relay = options.relay;
+    if (relay) transport.onforeign = (message) => void relay.publish(id, message).catch(() => {});
+    return transport;
+  };
+  await options.relay?.subscribe((session, message) => {
+    sessions.get(session)?.transport.deliver(message as JSONRPCMessage);
+  });
 
   /** Sessions being taken up from the store, so that concurrent requests share one. */
   const resuming = new Map<string, Promise<Session | 'unknown' | 'not_yours'>>();
@@ -258,7 +275,7 @@ export async function serveHttp(options: HttpOptions): Promise<RunningGateway> {
         const record = await options.gateway.findSession(id);
         if (!record) return 'unknown' as const;
         if (record.jti !== claims.jti) return 'not_yours' as const;
-        const transport = new SessionTransport(id);
+        const transport = newTransport(id);
         const server = options.gateway.serverFor({ agent: record.agent, user: record.user, session: id });
         await server.connect(transport);
         await transport.resume(record.init as JSONRPCMessage);

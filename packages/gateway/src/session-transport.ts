@@ -3,6 +3,11 @@
 // for approval, an elicitation to confirm it): then that response turns into an SSE stream. Most
 // calls never stream, and a JSON answer costs a fraction of an SSE one. Messages that belong to no
 // request (tools/list_changed) go to the session's GET stream when the client holds one open.
+//
+// Requests the gateway sends the client (elicitation) get ids unique across replicas, so that
+// when the client's answer reaches another replica (no session affinity), it can be relayed
+// here, and never mistaken there for an answer to a request of its own.
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
@@ -30,6 +35,14 @@ export class SessionTransport implements Transport {
   #closed = false;
   /** The replayed `initialize` of a session taken up from the store, until it is answered. */
   #resuming: { id: RequestId; answered: () => void } | undefined;
+  /** Requests sent to the client and not yet answered: the id the client saw → the server's. */
+  readonly #asked = new Map<string, RequestId>();
+  #asks = 0;
+  /** An answer to a request another replica sent: the HTTP server relays it there. */
+  onforeign?: (message: JSONRPCMessage) => void;
+
+  /** Tells this transport's requests from another replica's for the same session. */
+  readonly #nonce = randomUUID();
 
   constructor(sessionId: string) {
     this.sessionId = sessionId;
@@ -57,7 +70,24 @@ export class SessionTransport implements Transport {
     }
     // Notifications and the client's answers to our requests (elicitation): accepted, no body.
     res.writeHead(202, { 'mcp-session-id': this.sessionId }).end();
+    if (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) {
+      if (!this.deliver(message)) this.onforeign?.(message);
+      return;
+    }
     this.onmessage?.(message);
+  }
+
+  /**
+   * Hands the client's answer to the request it answers, if this transport sent it (locally, or
+   * relayed from the replica the client posted it to). False when it did not.
+   */
+  deliver(message: JSONRPCMessage): boolean {
+    const id = (message as { id?: unknown }).id;
+    const original = typeof id === 'string' ? this.#asked.get(id) : undefined;
+    if (original === undefined) return false;
+    this.#asked.delete(id as string);
+    this.onmessage?.({ ...message, id: original } as JSONRPCMessage);
+    return true;
   }
 
   /** The session's stream for messages that belong to no request (GET). */
@@ -92,6 +122,13 @@ export class SessionTransport implements Transport {
 
   async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
     if (this.#closed) return;
+    if (isJSONRPCRequest(message)) {
+      const unique = `posture-${this.#nonce}-${++this.#asks}`;
+      // Unanswered ones (the server gave up on them) are forgotten past a bound.
+      if (this.#asked.size >= 100) this.#asked.delete(this.#asked.keys().next().value!);
+      this.#asked.set(unique, message.id);
+      message = { ...message, id: unique };
+    }
     const answer = isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message);
     const id = answer ? (message as { id: RequestId }).id : options?.relatedRequestId;
     if (answer && this.#resuming && this.#resuming.id === id) {

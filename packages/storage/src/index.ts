@@ -137,3 +137,6 @@ export { createMemorySessionStore, type MemorySessionStoreOptions } from './memo
 export { openSqliteSessionStore, type SqliteSessionStoreOptions } from './sqlite/sessions.js';
 export { openRedisSessionStore, type RedisSessionStoreOptions } from './redis/sessions.js';
 export { openPostgresSessionStore, type PostgresSessionStoreOptions } from './postgres/sessions.js';
+export type { MessageRelay } from './ports.js';
+export { openRedisRelay, type RedisRelayOptions } from './redis/relay.js';
+export { openPostgresRelay } from './postgres/relay.js';

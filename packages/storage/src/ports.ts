@@ -435,3 +435,15 @@ export interface SessionStore {
   revocations(now: number): Promise<TokenRevocation[]>;
   close(): Promise<void>;
 }
+
+/**
+ * Messages for the replica that holds something: a client's answer to an elicitation sent by
+ * another replica of the same session. Delivery is at most once and best effort (a replica that
+ * is down misses it; its caller then times out, and an unconfirmed call does not run).
+ */
+export interface MessageRelay {
+  publish(session: string, message: unknown): Promise<void>;
+  /** Calls `onMessage` with every message published by any process, this one's included. */
+  subscribe(onMessage: (session: string, message: unknown) => void): Promise<void>;
+  close(): Promise<void>;
+}
