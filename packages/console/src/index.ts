@@ -20,7 +20,9 @@ export {
 export { openPostgresConsoleSessions, type PostgresConsoleSessionsOptions } from './postgres/sessions.js';
 export { openPostgresConsoleUsers, type PostgresConsoleUsersOptions } from './postgres/users.js';
 export type { PostgresConsoleOptions } from './postgres/schema.js';
+export { ConsoleKeyError } from './secrets.js';
 export {
+  DEFAULT_CONSOLE_KEY,
   DEFAULT_SCRYPT_COST,
   ROLES,
   createMemoryConsoleUsers,

@@ -32,6 +32,7 @@ import {
   type RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import { isoBase64URL } from '@simplewebauthn/server/helpers';
+import { ConsoleKeyError } from './secrets.js';
 import { createMemoryConsoleSessions, type ConsoleSession, type ConsoleSessions } from './sessions.js';
 import type { ConsoleUser, ConsoleUsers, Role } from './users.js';
 import {
@@ -1360,6 +1361,19 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
     };
     respond().catch((error: unknown) => {
       if (error instanceof HttpError) return sendError(res, error);
+      if (error instanceof ConsoleKeyError) {
+        // Not an outage to retry: the key file is wrong or gone (or a row was tampered with). The
+        // log names the file; the factor counts as neither right nor wrong.
+        log(`console: ${req.method} ${req.url}: ${error.message}`);
+        return sendError(
+          res,
+          new HttpError(
+            500,
+            'console_key',
+            "the console cannot read this user's second factor: an administrator must check the console key (see the console's log)",
+          ),
+        );
+      }
       log(`console: ${req.method} ${req.url}: ${(error as Error)?.message ?? String(error)}`);
       sendError(
         res,

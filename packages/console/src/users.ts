@@ -1,12 +1,13 @@
 // Console users: local accounts with scrypt password hashes (parameters stored with each hash),
-// roles, and second factors (a TOTP secret, WebAuthn credentials). One store in memory for tests,
-// one in the SQLite file the gateway writes its evidence to, and one in PostgreSQL
-// (postgres/users.ts) for consoles that run as several replicas.
+// roles, and second factors (a TOTP secret, sealed under the console key: secrets.ts; WebAuthn
+// credentials). One store in memory for tests, one in the SQLite file the gateway writes its
+// evidence to, and one in PostgreSQL (postgres/users.ts) for consoles that run as several replicas.
 import Database from 'better-sqlite3';
 import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Secret, TOTP } from 'otpauth';
+import { fileKeyring, isSealed, memoryKeyring, SecretBox } from './secrets.js';
 
 export type Role = 'viewer' | 'approver' | 'admin';
 export const ROLES: readonly Role[] = ['viewer', 'approver', 'admin'];
@@ -46,7 +47,16 @@ export interface ConsoleUsersOptions {
   scryptCost?: ScryptCost;
   /** The TOTP issuer in enrolment URIs. */
   issuer?: string;
+  /**
+   * The console key file that seals TOTP secrets (created on first use, mode 0600). Default:
+   * `console.key` beside the SQLite file, `.posture/console.key` for PostgreSQL; a memory store
+   * keeps its key in memory. Consoles sharing a store need the same file.
+   */
+  keyFile?: string;
 }
+
+/** Where a PostgreSQL store's console key is by default (relative to the working folder). */
+export const DEFAULT_CONSOLE_KEY = join('.posture', 'console.key');
 
 export interface ConsoleUsers {
   /** Throws on a bad name, an empty password, no or unknown roles, or a name already taken. */
@@ -161,6 +171,32 @@ export type CountedRow = UserRow & { credential_count: number };
 
 type Maybe<T> = T | Promise<T>;
 
+export type SecretColumn = 'totp_secret' | 'totp_pending';
+
+/** Every TOTP secret the rows hold, confirmed or pending, with where it is. */
+export function storedSecrets(
+  rows: readonly UserRow[],
+): Array<{ user: string; column: SecretColumn; value: string }> {
+  return rows.flatMap((row) =>
+    (['totp_secret', 'totp_pending'] as const).flatMap((column) =>
+      row[column] === null ? [] : [{ user: row.name, column, value: row[column] }],
+    ),
+  );
+}
+
+/** Whether any row holds a sealed secret. */
+export const anySealed = (rows: readonly UserRow[]): boolean =>
+  storedSecrets(rows).some((s) => isSealed(s.value));
+
+/**
+ * Seals the clear secrets a store opened with (written before secrets were sealed), each only if
+ * it is still what was read, so consoles opening one store at once seal each secret once; and
+ * refuses a key that is not the one the sealed secrets were sealed with.
+ */
+export function sealingPlan(box: SecretBox, rows: readonly UserRow[]) {
+  return box.migrate(storedSecrets(rows));
+}
+
 /**
  * What every store shares: a table of rows, kept in a Map, in SQLite or in PostgreSQL. Each
  * method is one atomic step, so that consoles sharing a store cannot interleave inside one.
@@ -176,6 +212,8 @@ export interface Rows {
   claimStep(name: string, step: number): Maybe<boolean>;
   /** Makes `pending` the secret, only while it is still the pending one. */
   activateTotp(name: string, pending: string, step: number): Maybe<boolean>;
+  /** Sets the column to `to` only while it still holds `from` (sealing a clear secret once). */
+  replaceSecret(name: string, column: SecretColumn, from: string, to: string): Maybe<boolean>;
   credentials(user: string): Maybe<WebAuthnCredential[]>;
   addCredential(credential: WebAuthnCredential): Maybe<void>;
   /** See `ConsoleUsers.updateCounter`. */
@@ -183,7 +221,7 @@ export interface Rows {
   close(): Maybe<void>;
 }
 
-export function usersOver(rows: Rows, options: ConsoleUsersOptions): ConsoleUsers {
+export function usersOver(rows: Rows, options: ConsoleUsersOptions, box: SecretBox): ConsoleUsers {
   const cost = options.scryptCost ?? DEFAULT_SCRYPT_COST;
   const issuer = options.issuer ?? 'Posture';
   // A hash at this store's cost to check unknown users' passwords against: a wrong name takes as long.
@@ -242,18 +280,20 @@ export function usersOver(rows: Rows, options: ConsoleUsersOptions): ConsoleUser
     async enrolTotp(name, enrol = {}) {
       await existing(name);
       const secret = new Secret({ size: 20 }).base32;
+      const sealed = await box.seal(name, secret);
       await rows.update(
         name,
         enrol.confirmed
-          ? { totp_secret: secret, totp_pending: null, totp_last_step: null }
-          : { totp_pending: secret },
+          ? { totp_secret: sealed, totp_pending: null, totp_last_step: null }
+          : { totp_pending: sealed },
       );
       return { secret, uri: totpFor(name, secret, issuer).toString() };
     },
     async confirmTotp(name, code, now) {
       const row = await existing(name);
       if (row.totp_pending === null) return false;
-      const step = totpStep(totpFor(name, row.totp_pending, issuer), code, now);
+      const pending = await box.open(name, row.totp_pending);
+      const step = totpStep(totpFor(name, pending, issuer), code, now);
       if (step === undefined) return false;
       // A secret enrolled meanwhile (another console, the command line) is not overwritten.
       return rows.activateTotp(name, row.totp_pending, step);
@@ -261,7 +301,8 @@ export function usersOver(rows: Rows, options: ConsoleUsersOptions): ConsoleUser
     async verifyTotp(name, code, now) {
       const row = await rows.user(name);
       if (!row || row.totp_secret === null) return false;
-      const step = totpStep(totpFor(name, row.totp_secret, issuer), code, now);
+      const secret = await box.open(name, row.totp_secret);
+      const step = totpStep(totpFor(name, secret, issuer), code, now);
       return step !== undefined && (await rows.claimStep(name, step));
     },
     async addCredential(credential) {
@@ -326,6 +367,13 @@ export function createMemoryConsoleUsers(options: ConsoleUsersOptions = {}): Con
       users.set(name, { ...row, totp_secret: pending, totp_pending: null, totp_last_step: step });
       return true;
     },
+    replaceSecret(name, column, from, to) {
+      open();
+      const row = users.get(name);
+      if (!row || row[column] !== from) return false;
+      users.set(name, { ...row, [column]: to });
+      return true;
+    },
     credentials: (user) => (
       open(),
       [...credentials.values()].filter((c) => c.user === user).map((c) => ({ ...c }))
@@ -347,7 +395,8 @@ export function createMemoryConsoleUsers(options: ConsoleUsersOptions = {}): Con
       closed = true;
     },
   };
-  return usersOver(rows, options);
+  const keyring = options.keyFile !== undefined ? fileKeyring(options.keyFile) : memoryKeyring();
+  return usersOver(rows, options, new SecretBox(keyring, () => anySealed([...users.values()])));
 }
 
 const SCHEMA = `
@@ -428,6 +477,14 @@ export function openSqliteConsoleUsers(
       `UPDATE posture_console_credentials SET counter = @counter
        WHERE id = @id AND (counter < @counter OR (@counter = 0 AND counter = 0))`,
     ),
+    replaceSecret: {
+      totp_secret: db.prepare(
+        'UPDATE posture_console_users SET totp_secret = @to WHERE name = @name AND totp_secret = @from',
+      ),
+      totp_pending: db.prepare(
+        'UPDATE posture_console_users SET totp_pending = @to WHERE name = @name AND totp_pending = @from',
+      ),
+    },
   };
   const columns = new Set(['password_hash', 'roles', 'totp_secret', 'totp_pending', 'totp_last_step']);
   const rows: Rows = {
@@ -460,7 +517,21 @@ export function openSqliteConsoleUsers(
       }
     },
     updateCounter: (id, counter) => statements.updateCounter.run({ id, counter }).changes === 1,
+    replaceSecret: (name, column, from, to) =>
+      statements.replaceSecret[column].run({ name, from, to }).changes === 1,
     close: () => void db.close(),
   };
-  return usersOver(rows, options);
+  const keyring =
+    options.keyFile !== undefined || path !== ':memory:'
+      ? fileKeyring(options.keyFile ?? join(dirname(path), 'console.key'))
+      : memoryKeyring();
+  const box = new SecretBox(keyring, () => anySealed(rows.users() as CountedRow[]));
+  try {
+    for (const { user, column, value, sealed } of sealingPlan(box, rows.users() as CountedRow[]))
+      rows.replaceSecret(user, column, value, sealed);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return usersOver(rows, options, box);
 }

@@ -52,6 +52,7 @@ describe.skipIf(skip)('console replicas over PostgreSQL', () => {
   };
   const admin = new pg.Pool({ connectionString: POSTGRES_URL, max: 1 });
   const folder = mkdtempSync(join(tmpdir(), 'posture-console-replicas-'));
+  const keyFile = join(folder, 'console.key');
   const closers: Array<() => Promise<unknown>> = [];
   const clock = { now: Date.now() };
   /** The one origin both consoles are reached at (as behind a load balancer), and each one's address. */
@@ -64,7 +65,8 @@ describe.skipIf(skip)('console replicas over PostgreSQL', () => {
   beforeAll(async () => {
     if (problem !== undefined) throw new Error(`cannot reach PostgreSQL at ${POSTGRES_URL}: ${problem}`);
     await admin.query(`CREATE SCHEMA ${schema}`);
-    cli = await openPostgresConsoleUsers({ config, scryptCost: TEST_COST });
+    // One console key for every replica and the command line, as the deploy notes say.
+    cli = await openPostgresConsoleUsers({ config, scryptCost: TEST_COST, keyFile });
     closers.push(() => cli.close());
     const ports = [await freePort(), await freePort()];
     origin = `http://localhost:${ports[0]}`;
@@ -77,7 +79,7 @@ describe.skipIf(skip)('console replicas over PostgreSQL', () => {
       const approvals = await openPostgresApprovalQueue({ config });
       const inventory = await openPostgresInventory({ config });
       const exceptions = await openPostgresExceptionStore({ config });
-      const users = await openPostgresConsoleUsers({ config, scryptCost: TEST_COST });
+      const users = await openPostgresConsoleUsers({ config, scryptCost: TEST_COST, keyFile });
       const sessionStore = await openPostgresConsoleSessions({ config });
       const server = await serveConsole({
         port,

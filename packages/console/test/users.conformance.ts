@@ -3,16 +3,33 @@
 // pending until confirmed and each time step accepted once; WebAuthn counters only forward; and,
 // for stores several consoles share, what one store does is what the others see: a user added
 // through one verifies through another, a TOTP step or a counter used on one is refused on the
-// other, and of several adding one name at once exactly one wins.
+// other, and of several adding one name at once exactly one wins. Persistent stores keep TOTP
+// secrets sealed under the console key, bound to their user: a secret kept in clear by an older
+// store is sealed at the next open and keeps working; a sealed secret copied to another user's
+// row, a wrong key file or a missing one are errors naming the file, never a silent pass.
+import { chmodSync, existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Secret, TOTP } from 'otpauth';
 import { describe, expect, it } from 'vitest';
-import type { ConsoleUsers, WebAuthnCredential } from '../src/users.js';
+import { ConsoleKeyError } from '../src/secrets.js';
+import type { ConsoleUsers, SecretColumn, WebAuthnCredential } from '../src/users.js';
 
 export interface UsersLocation {
-  /** A store over this location; two opens share it when the backend is shared. */
-  open(): Promise<ConsoleUsers>;
+  /**
+   * A store over this location; two opens share it when the backend is shared. Persistent ones
+   * use `keyFile` (default: the location's own key file) for the console key.
+   */
+  open(options?: { keyFile?: string }): Promise<ConsoleUsers>;
   /** Everything the backend keeps, as text, to look for secrets in clear (persistent backends). */
   dump?(): Promise<string>;
+  /** The stored value of a user's TOTP column, read and written past the store (persistent backends). */
+  raw?: {
+    get(name: string, column: SecretColumn): Promise<string | null>;
+    set(name: string, column: SecretColumn, value: string | null): Promise<void>;
+  };
+  /** The key file `open()` uses by default (persistent backends). */
+  keyFile?: string;
 }
 
 export interface UsersBackend {
@@ -216,15 +233,106 @@ export function defineConsoleUsersContract(backend: UsersBackend): void {
     await expect(users.add({ name: 'bob', password: 'long enough', roles: ['viewer'] })).rejects.toThrow();
   });
 
-  it('never keeps a password or a TOTP code in clear', async () => {
+  it('never keeps a password or a TOTP secret in clear', async () => {
     const location = await backend.fresh();
     if (!location.dump) return;
     const users = await location.open();
     await users.add({ name: 'dana', password: 'dana password', roles: ['viewer'] });
+    const confirmed = await users.enrolTotp('dana', { confirmed: true });
+    const pending = await users.enrolTotp('dana');
     await users.close();
     const dump = await location.dump();
     expect(dump).toContain('dana');
     expect(dump).not.toContain('dana password');
+    expect(dump).not.toContain(confirmed.secret);
+    expect(dump).not.toContain(pending.secret);
+    expect(dump).toContain('sealed:v1:');
+  });
+
+  describe.runIf(backend.shared)('TOTP secrets sealed under the console key', () => {
+    const at = new Date('2026-12-01T12:00:00Z');
+    const codeAt = (secret: string, time: Date) => totpOf(secret).generate({ timestamp: time.getTime() });
+    /** A location with one confirmed secret for `ivy` and one for `jon`. */
+    const withSecrets = async () => {
+      const location = await backend.fresh();
+      const users = await location.open();
+      await users.add({ name: 'ivy', password: 'long enough', roles: ['approver'] });
+      await users.add({ name: 'jon', password: 'long enough', roles: ['approver'] });
+      const ivy = (await users.enrolTotp('ivy', { confirmed: true })).secret;
+      const jon = (await users.enrolTotp('jon', { confirmed: true })).secret;
+      await users.close();
+      return { location, ivy, jon };
+    };
+    const otherFile = (name: string) => join(mkdtempSync(join(tmpdir(), 'posture-console-key-')), name);
+
+    it('creates the key file on first use with mode 0600', async () => {
+      const { location } = await withSecrets();
+      expect(existsSync(location.keyFile!)).toBe(true);
+      if (process.platform !== 'win32') expect(statSync(location.keyFile!).mode & 0o777).toBe(0o600);
+    });
+
+    it('reads a secret an older store kept in clear, and seals it at the next open', async () => {
+      const { location } = await withSecrets();
+      const clear = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
+      await location.raw!.set('ivy', 'totp_secret', clear);
+      await location.raw!.set('jon', 'totp_pending', clear);
+      const users = await location.open();
+      try {
+        // Sealed on open: nothing is left in clear, and the code of the old secret still works.
+        expect(await location.raw!.get('ivy', 'totp_secret')).toMatch(/^sealed:v1:/);
+        expect(await location.raw!.get('jon', 'totp_pending')).toMatch(/^sealed:v1:/);
+        expect(await location.dump!()).not.toContain(clear);
+        expect(await users.verifyTotp('ivy', codeAt(clear, at), at)).toBe(true);
+        expect(await users.confirmTotp('jon', codeAt(clear, at), at)).toBe(true);
+        // Written back in clear by a store opened before (an older console still running): still read.
+        await location.raw!.set('ivy', 'totp_secret', clear);
+        const later = new Date(at.getTime() + 30_000);
+        expect(await users.verifyTotp('ivy', codeAt(clear, later), later)).toBe(true);
+      } finally {
+        await users.close();
+      }
+    });
+
+    it('refuses a sealed secret copied into another user’s row, naming the key file', async () => {
+      const { location, ivy } = await withSecrets();
+      const ivySealed = (await location.raw!.get('ivy', 'totp_secret'))!;
+      await location.raw!.set('jon', 'totp_secret', ivySealed);
+      const users = await location.open();
+      try {
+        // ivy's code against jon's row: the user name is authenticated data, so it does not open.
+        await expect(users.verifyTotp('jon', codeAt(ivy, at), at)).rejects.toThrow(ConsoleKeyError);
+        await expect(users.verifyTotp('jon', codeAt(ivy, at), at)).rejects.toThrow(location.keyFile!);
+        expect(await users.verifyTotp('ivy', codeAt(ivy, at), at)).toBe(true);
+      } finally {
+        await users.close();
+      }
+    });
+
+    it('refuses to open with another key file, or without the key file, naming the file', async () => {
+      const { location } = await withSecrets();
+      const wrong = otherFile('wrong.key');
+      writeFileSync(wrong, `${'ab'.repeat(32)}\n`, { mode: 0o600 });
+      await expect(location.open({ keyFile: wrong })).rejects.toThrow(
+        `the console key \`${wrong}\` opens none of the TOTP secrets`,
+      );
+      const missing = otherFile('missing.key');
+      await expect(location.open({ keyFile: missing })).rejects.toThrow(
+        `the console key \`${missing}\` is missing`,
+      );
+      // No new key was made in its place: it would open nothing, and seal new secrets apart.
+      expect(existsSync(missing)).toBe(false);
+      if (process.platform !== 'win32') {
+        const loose = otherFile('loose.key');
+        writeFileSync(loose, `${'ab'.repeat(32)}\n`);
+        chmodSync(loose, 0o644);
+        await expect(location.open({ keyFile: loose })).rejects.toThrow('readable by other users');
+      }
+      const notAKey = otherFile('bad.key');
+      writeFileSync(notAKey, 'not a key\n', { mode: 0o600 });
+      await expect(location.open({ keyFile: notAKey })).rejects.toThrow(
+        `console key file \`${notAKey}\` holds no valid key`,
+      );
+    });
   });
 
   describe.runIf(backend.shared)('shared by several stores', () => {

@@ -2,6 +2,9 @@
 // after; each test gets empty tables. Needs a server (POSTGRES_URL, default the local one); without
 // one the suite is skipped with the reason printed, except in CI, where it fails.
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POSTGRES_URL, postgres } from '../../storage/test/support/services.js';
@@ -20,39 +23,65 @@ describe.skipIf(skip)('postgres console users', () => {
     max: 4,
   };
   const admin = new pg.Pool({ connectionString: POSTGRES_URL, max: 1 });
+  // Key files of this run, never the repository's .posture/.
+  const folder = mkdtempSync(join(tmpdir(), 'posture-console-users-pg-'));
+  const keyFile = join(folder, 'console.key');
 
   beforeAll(async () => {
     if (problem !== undefined) throw new Error(`cannot reach PostgreSQL at ${POSTGRES_URL}: ${problem}`);
     await admin.query(`CREATE SCHEMA ${schema}`);
-    await (await openPostgresConsoleUsers({ config })).close();
+    await (await openPostgresConsoleUsers({ config, keyFile })).close();
   });
 
   afterAll(async () => {
     await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
     await admin.end();
+    rmSync(folder, { recursive: true, force: true });
   });
 
   defineConsoleUsersContract({
     shared: true,
     fresh: async () => {
       await admin.query(`TRUNCATE ${schema}.posture_console_users CASCADE`);
+      const keyFile = join(folder, `console-${randomBytes(4).toString('hex')}.key`);
       return {
-        open: () => openPostgresConsoleUsers({ config, scryptCost: TEST_COST }),
+        open: (options = {}) =>
+          openPostgresConsoleUsers({ config, scryptCost: TEST_COST, keyFile, ...options }),
         dump: () => dumpPostgres(admin, schema),
+        keyFile,
+        raw: {
+          async get(name, column) {
+            const { rows } = await admin.query(
+              `SELECT ${column} AS v FROM ${schema}.posture_console_users WHERE name = $1`,
+              [name],
+            );
+            return (rows[0]?.v as string | null | undefined) ?? null;
+          },
+          async set(name, column, value) {
+            await admin.query(`UPDATE ${schema}.posture_console_users SET ${column} = $2 WHERE name = $1`, [
+              name,
+              value,
+            ]);
+          },
+        },
       };
     },
   });
 
   it('migrates once when several consoles open at once, and keeps its version apart', async () => {
-    const opened = await Promise.all([1, 2, 3].map(() => openPostgresConsoleUsers({ config })));
+    // Secrets the contract left behind were sealed under other keys.
+    await admin.query(`TRUNCATE ${schema}.posture_console_users CASCADE`);
+    const opened = await Promise.all([1, 2, 3].map(() => openPostgresConsoleUsers({ config, keyFile })));
     await Promise.all(opened.map((users) => users.close()));
     const { rows } = await admin.query(`SELECT version FROM ${schema}.posture_console_schema`);
     expect(rows).toEqual([{ version: 1 }]);
   });
 
   it('uses a pool it is given and leaves it open', async () => {
+    // Secrets the contract left behind were sealed under other keys.
+    await admin.query(`TRUNCATE ${schema}.posture_console_users CASCADE`);
     const pool = new pg.Pool(config);
-    const users = await openPostgresConsoleUsers({ pool, scryptCost: TEST_COST });
+    const users = await openPostgresConsoleUsers({ pool, scryptCost: TEST_COST, keyFile });
     await users.add({ name: 'pooled', password: 'long enough', roles: ['viewer'] });
     await users.close();
     expect(

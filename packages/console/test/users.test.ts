@@ -1,7 +1,7 @@
 // Console users in memory and in SQLite: the ConsoleUsers contract (users.conformance.ts; the
 // PostgreSQL run is users.postgres.test.ts), scrypt hashes with their parameters, and the SQLite
 // file's own promises: users kept across opens, a missing file refused when asked not to create.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -43,15 +43,52 @@ describe('sqlite console users', () => {
     shared: true,
     fresh: async () => {
       const path = join(folder, `users-${Math.random()}.db`);
+      const keyFile = `${path}.key`;
+      const raw = <T>(run: (db: Database.Database) => T): T => {
+        const db = new Database(path);
+        try {
+          return run(db);
+        } finally {
+          db.close();
+        }
+      };
       return {
-        open: async () => openSqliteConsoleUsers(path, { scryptCost: TEST_COST }),
+        open: async (options = {}) =>
+          openSqliteConsoleUsers(path, { scryptCost: TEST_COST, keyFile, ...options }),
         dump: async () => dumpSqlite(path),
+        keyFile,
+        raw: {
+          get: async (name, column) =>
+            raw(
+              (db) =>
+                (
+                  db.prepare(`SELECT ${column} AS v FROM posture_console_users WHERE name = ?`).get(name) as {
+                    v: string | null;
+                  }
+                ).v,
+            ),
+          set: async (name, column, value) =>
+            void raw((db) =>
+              db.prepare(`UPDATE posture_console_users SET ${column} = ? WHERE name = ?`).run(value, name),
+            ),
+        },
       };
     },
   });
 });
 
 describe('the SQLite store', () => {
+  it('keeps its console key beside the file by default, made when the first secret is sealed', async () => {
+    const sub = join(folder, 'beside');
+    const users = openSqliteConsoleUsers(join(sub, 'posture.db'), { scryptCost: TEST_COST });
+    await users.add({ name: 'kim', password: 'long enough', roles: ['approver'] });
+    // Not at open: a store without TOTP secrets needs no key.
+    expect(existsSync(join(sub, 'console.key'))).toBe(false);
+    await users.enrolTotp('kim', { confirmed: true });
+    expect(existsSync(join(sub, 'console.key'))).toBe(true);
+    await users.close();
+  });
+
   it('keeps users in the evidence file across opens', async () => {
     const path = join(folder, 'evidence.db');
     const users = openSqliteConsoleUsers(path, { scryptCost: TEST_COST });

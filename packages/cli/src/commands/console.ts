@@ -2,7 +2,8 @@
 // `posture console user add|list|passwd|totp|remove`: the console's local users (scrypt password hashes,
 // roles, an authenticator app enrolled from here on request). Users and login sessions live in the
 // SQLite file the gateway writes (`--db`), or with `--postgres` in PostgreSQL beside the evidence,
-// so that several consoles behind one address share both.
+// so that several consoles behind one address share both. TOTP secrets are sealed under the
+// console key (`--console-key`, by default `console.key` beside `--db` or `.posture/console.key`).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -19,6 +20,7 @@ type Role = (typeof ROLES)[number];
 interface ServeOptions {
   db: string;
   postgres?: string;
+  consoleKey?: string;
   policy: string;
   host: string;
   port: string;
@@ -30,6 +32,8 @@ interface ServeOptions {
 interface StoreOptions {
   db: string;
   postgres?: string;
+  /** The console key that seals TOTP secrets (default beside --db, or .posture/console.key). */
+  consoleKey?: string;
 }
 
 interface UserAddOptions extends StoreOptions {
@@ -42,10 +46,11 @@ const where = (options: StoreOptions) => (options.postgres ? 'PostgreSQL' : opti
 
 async function openUsers(options: StoreOptions, create: boolean) {
   const { openPostgresConsoleUsers, openSqliteConsoleUsers } = await import('@posture/console');
+  const keyFile = options.consoleKey !== undefined ? { keyFile: options.consoleKey } : {};
   try {
     if (options.postgres)
-      return await openPostgresConsoleUsers({ config: { connectionString: options.postgres } });
-    return openSqliteConsoleUsers(options.db, { create });
+      return await openPostgresConsoleUsers({ config: { connectionString: options.postgres }, ...keyFile });
+    return openSqliteConsoleUsers(options.db, { create, ...keyFile });
   } catch (error) {
     throw new CliError((error as Error).message);
   }
@@ -235,6 +240,10 @@ export const registerConsole: Register = (program, io) => {
     .option(
       '--postgres <url>',
       'keep evidence, approvals, the inventory, console users and login sessions in PostgreSQL instead (several consoles share them)',
+    )
+    .option(
+      '--console-key <file>',
+      'the key that seals TOTP secrets (default: console.key beside --db, or .posture/console.key with --postgres; every console on one store needs the same file)',
     )
     .option('--policy <file>', 'the policy (approvers, groups, catalog, validation)', DEFAULT_POLICY)
     .option('--host <address>', 'address to listen on (loopback unless you put TLS in front)', '127.0.0.1')

@@ -3,8 +3,13 @@
 // CONFLICT DO NOTHING of exactly one inserts; a TOTP step is claimed and a WebAuthn counter moved
 // by an UPDATE whose WHERE holds only while the stored value is older (a replayed code or an old
 // counter from a cloned authenticator is refused on every replica, whichever saw the real one).
+import { resolve } from 'node:path';
 import type pg from 'pg';
+import { fileKeyring, SecretBox } from '../secrets.js';
 import {
+  anySealed,
+  DEFAULT_CONSOLE_KEY,
+  sealingPlan,
   usersOver,
   type ConsoleUsers,
   type ConsoleUsersOptions,
@@ -141,11 +146,28 @@ export async function openPostgresConsoleUsers(options: PostgresConsoleUsersOpti
       );
       return result.rowCount === 1;
     },
+    async replaceSecret(name, column, from, to) {
+      const result = await query(
+        `UPDATE posture_console_users SET ${column} = $3 WHERE name = $1 AND ${column} = $2`,
+        [name, from, to],
+      );
+      return result.rowCount === 1;
+    },
     async close() {
       if (closed) return;
       closed = true;
       if (owned) await pool.end();
     },
   };
-  return usersOver(rows, options);
+  const box = new SecretBox(fileKeyring(resolve(options.keyFile ?? DEFAULT_CONSOLE_KEY)), async () =>
+    anySealed(await rows.users()),
+  );
+  try {
+    for (const { user, column, value, sealed } of sealingPlan(box, await rows.users()))
+      await rows.replaceSecret(user, column, value, sealed);
+  } catch (error) {
+    await rows.close();
+    throw error;
+  }
+  return usersOver(rows, options, box);
 }
