@@ -700,22 +700,20 @@ export const CHECKS: readonly Check[] = [
     remediation: 'Bound the arguments (`when: { amount: { maximum: 500 } }`) of irreversible tools.',
     run: (c) =>
       eachPolicy(c, (loaded) =>
-        Object.entries(loaded.policy.agents).flatMap(([name, a]) =>
+        Object.entries(loaded.policy.agents).flatMap(([name]) =>
           reachable(loaded, name)
             .filter((p) => p.tool.irreversible && p.tool.access !== 'read')
-            .filter((p) =>
-              a.grants.some(
-                (g) =>
-                  g.effect === 'allow' &&
-                  g.when === undefined &&
-                  g.tools.some((t) => globMatch(t, p.tool.key)),
-              ),
-            )
-            .map((p) => ({
-              file: loaded.file,
-              path: `agents.${name}.grants`,
-              message: `\`${name}\` may call irreversible \`${p.tool.key}\` with any arguments`,
-            })),
+            // The compiled grants are those that cover the tool at its access level: a read grant
+            // whose glob also matches a write tool does not let it be written.
+            .flatMap((p) =>
+              p.grants
+                .filter((g) => g.checks.length === 0)
+                .map((g) => ({
+                  file: loaded.file,
+                  path: g.rule,
+                  message: `\`${name}\` may call irreversible \`${p.tool.key}\` with any arguments (\`${g.rule}\`)`,
+                })),
+            ),
         ),
       ),
   },
