@@ -275,3 +275,14 @@ describe('policy problems', () => {
     }
   });
 });
+
+describe('defaults of a partly given section', () => {
+  it('fills an alert left partly out with that alert’s own defaults', () => {
+    const { policy } = loadPolicy(
+      `${BASE}alerts:\n  write_rate: { factor: 5 }\n  call_rate: { factor: 4 }\n`,
+      'x.yaml',
+    );
+    expect(policy!.alerts.write_rate).toEqual({ factor: 5, min: 10 });
+    expect(policy!.alerts.call_rate).toEqual({ factor: 4, min: 30 });
+  });
+});

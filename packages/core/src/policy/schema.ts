@@ -366,21 +366,23 @@ export const Data = z.strictObject({
 });
 
 /** Anomaly alerts: per-agent rolling baselines, and when a deviation from them raises an alert. */
-const RateAlert = z.strictObject({
-  factor: z
-    .number()
-    .min(1)
-    .max(1000)
-    .default(3)
-    .describe("alert when a minute's count exceeds this multiple of the agent's usual per-minute count…"),
-  min: z
-    .number()
-    .int()
-    .min(1)
-    .max(1_000_000)
-    .default(30)
-    .describe("…and is at least this many (a quiet agent's one extra call is no anomaly)"),
-});
+/** A rate alert whose `min`, when left out, is `minDefault` (the same as the whole section's default). */
+const rateAlert = (minDefault: number) =>
+  z.strictObject({
+    factor: z
+      .number()
+      .min(1)
+      .max(1000)
+      .default(3)
+      .describe("alert when a minute's count exceeds this multiple of the agent's usual per-minute count…"),
+    min: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .default(minDefault)
+      .describe("…and is at least this many (a quiet agent's one extra call is no anomaly)"),
+  });
 const RatioAlert = z.strictObject({
   ratio: z
     .number()
@@ -405,11 +407,11 @@ export const Alerts = z.strictObject({
     .default(50)
     .describe('calls an agent makes before baseline-relative alerts (rates, new tools, hours) may fire'),
   call_rate: z
-    .union([z.literal(false), RateAlert])
+    .union([z.literal(false), rateAlert(30)])
     .default({ factor: 3, min: 30 })
     .describe("calls per minute against the agent's usual rate (`anomaly.call_rate`); `false` turns it off"),
   write_rate: z
-    .union([z.literal(false), RateAlert])
+    .union([z.literal(false), rateAlert(10)])
     .default({ factor: 3, min: 10 })
     .describe('write and admin calls per minute against the usual rate; `false` turns it off'),
   failures: z
