@@ -163,17 +163,35 @@ describe('posture gateway (a process)', () => {
 });
 
 describe('posture gateway restarted', () => {
-  it("takes up its clients' sessions from .posture/posture.db, and keeps their tokens spent", async () => {
+  // The echo policy, plus a tier-3 tool that Bob approves.
+  const RESTART_POLICY = `${ECHO_POLICY.replace(
+    'users:\n  alice: { groups: [staff] }',
+    'users:\n  alice: { groups: [staff] }\n  bob: { groups: [approvers] }',
+  ).replace(
+    '      - tools: [everything/echo]',
+    '      - tools: [everything/echo]\n      - tools: [everything/toggle-simulated-logging]\n        access: write',
+  )}      toggle-simulated-logging: { tier: 3, access: write }
+tiers:
+  3: { approval: { approvers: [group:approvers], expires: 10m } }
+`;
+
+  it("takes up its clients' sessions and pending approvals from .posture/posture.db, and keeps their tokens spent", async () => {
     const folder = mkdtempSync(join(tmpdir(), 'posture-cli-restart-'));
-    writeFileSync(join(folder, 'posture.yaml'), ECHO_POLICY);
-    const args = ['--port', '0', '--audience', 'urn:posture:restart'];
+    writeFileSync(join(folder, 'posture.yaml'), RESTART_POLICY);
+    const args = ['--port', '0', '--audience', 'urn:posture:restart', '--approval-wait', '0s'];
+    const cli = (more: string[]) => execFileSync('node', [BIN, ...more], { cwd: folder, encoding: 'utf8' });
     let running = await startGatewayProcess(args, folder);
     try {
-      const token = execFileSync(
-        'node',
-        [BIN, 'token', 'issue', '--agent', 'helper', '--user', 'alice', '--audience', 'urn:posture:restart'],
-        { cwd: folder, encoding: 'utf8' },
-      ).trim();
+      const token = cli([
+        'token',
+        'issue',
+        '--agent',
+        'helper',
+        '--user',
+        'alice',
+        '--audience',
+        'urn:posture:restart',
+      ]).trim();
       const headers = { authorization: `Bearer ${token}` };
       const before = new Client({ name: 'before', version: '1' });
       const transport = new StreamableHTTPClientTransport(new URL(running.url), { requestInit: { headers } });
@@ -181,9 +199,14 @@ describe('posture gateway restarted', () => {
       expect(
         (await before.callTool({ name: 'everything__echo', arguments: { message: 'one' } })).isError,
       ).toBeFalsy();
+      const toggle = { name: 'everything__toggle-simulated-logging', arguments: {} };
+      const pending = await before.callTool(toggle);
+      const id = /Request ([0-9a-f-]{36})/.exec(JSON.stringify(pending.content))?.[1];
+      expect(id, JSON.stringify(pending.content)).toBeDefined();
 
       await stopProcess(running.child);
       running = await startGatewayProcess(args, folder);
+      expect(cli(['approvals', 'approve', id!, '--as', 'bob'])).toContain('approved');
       // The same session, on the restarted gateway (a new port: the client is told the new address).
       const after = new Client({ name: 'after', version: '1' });
       await after.connect(
@@ -194,6 +217,9 @@ describe('posture gateway restarted', () => {
       );
       const result = await after.callTool({ name: 'everything__echo', arguments: { message: 'two' } });
       expect(result.content).toEqual([{ type: 'text', text: 'Echo: two' }]);
+      // The retry of the approved call, in the session it was asked in, runs.
+      const retried = await after.callTool(toggle);
+      expect(retried.isError, JSON.stringify(retried.content)).toBeFalsy();
       await after.close();
 
       // The token opened its session before the restart; it opens no other after it.
