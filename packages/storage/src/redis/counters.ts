@@ -14,6 +14,7 @@ import type { DecisionState, StateKeys } from '@posture/core';
 // not carry it.
 import type { Redis, RedisOptions } from 'ioredis';
 import type { Counters } from '../ports.js';
+import { connectRedis } from './connect.js';
 import {
   TransactionQueue,
   checkOptions,
@@ -77,30 +78,7 @@ export async function openRedisCounters(options: RedisCountersOptions): Promise<
   const prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
   const owned = !('client' in options);
   const client =
-    'client' in options
-      ? options.client
-      : new (await import('ioredis')).Redis(options.url, {
-          lazyConnect: true,
-          // A command fails after the first lost connection instead of queueing for ever: the
-          // enforcer denies (fail closed) rather than hanging the call.
-          maxRetriesPerRequest: 1,
-          connectTimeout: 5000,
-          ...options.redis,
-        });
-  if (owned) {
-    // Reconnection is ioredis's job; failed commands report the error to their callers.
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      await client.ping();
-    } catch (error) {
-      client.disconnect();
-      const where = 'url' in options ? ` at \`${redactUrl(options.url)}\`` : '';
-      throw new Error(`cannot open counters store on redis${where}: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-  }
+    'client' in options ? options.client : await connectRedis(options.url, 'counters store', options.redis);
   if (!('postureCountersCommit' in client)) {
     client.defineCommand('postureCountersCommit', { lua: COMMIT });
     client.defineCommand('postureCountersEndTurn', { lua: END_TURN, numberOfKeys: 1 });
@@ -167,15 +145,4 @@ export async function openRedisCounters(options: RedisCountersOptions): Promise<
       if (owned) await client.quit().catch(() => client.disconnect());
     },
   };
-}
-
-/** The URL without its password, for error messages. */
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url;
-  }
 }

@@ -1,6 +1,7 @@
 // The message relay on Redis pub/sub: one channel, `<prefix>relay`, a subscriber connection of
 // its own (a subscribed connection can do nothing else) and the publishing one.
 import type { Redis, RedisOptions } from 'ioredis';
+import { connectRedis } from './connect.js';
 import type { MessageRelay } from '../ports.js';
 import { DEFAULT_REDIS_PREFIX } from './counters.js';
 import { MAX_RELAYED_BYTES, parseRelayed } from '../relay-rules.js';
@@ -12,26 +13,8 @@ export interface RedisRelayOptions {
 }
 
 export async function openRedisRelay(options: RedisRelayOptions): Promise<MessageRelay> {
-  const { Redis: Client } = await import('ioredis');
   const channel = `${options.prefix ?? DEFAULT_REDIS_PREFIX}relay`;
-  const connect = async (): Promise<Redis> => {
-    const client = new Client(options.url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 1,
-      connectTimeout: 5000,
-      ...options.redis,
-    });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      return client;
-    } catch (error) {
-      client.disconnect();
-      throw new Error(`cannot open the message relay on redis: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-  };
+  const connect = () => connectRedis(options.url, 'message relay', options.redis);
   const publisher = await connect();
   let subscriber: Redis | undefined;
   return {

@@ -9,6 +9,7 @@ import type { Redis, RedisOptions } from 'ioredis';
 import type { SessionOpenResult, SessionRecord, SessionStore, TokenRevocation } from '../ports.js';
 import { checkRevocation, checkSessionJson, checkSessionRecord } from '../session-rules.js';
 import { DEFAULT_REDIS_PREFIX } from './counters.js';
+import { connectRedis } from './connect.js';
 
 const COLLECT_AFTER_MS = 60_000;
 
@@ -70,26 +71,7 @@ export async function openRedisSessionStore(options: RedisSessionStoreOptions): 
   const prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
   const owned = !('client' in options);
   const client =
-    'client' in options
-      ? options.client
-      : new (await import('ioredis')).Redis(options.url, {
-          lazyConnect: true,
-          // Fail after the first lost connection instead of queueing: the gateway refuses the
-          // session (fail closed) rather than hanging it.
-          maxRetriesPerRequest: 1,
-          connectTimeout: 5000,
-          ...options.redis,
-        });
-  if (owned) {
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      await client.ping();
-    } catch (error) {
-      client.disconnect();
-      throw new Error(`cannot open session store on redis: ${(error as Error).message}`, { cause: error });
-    }
-  }
+    'client' in options ? options.client : await connectRedis(options.url, 'session store', options.redis);
   if (!('postureSessionOpen' in client)) {
     client.defineCommand('postureSessionOpen', { lua: OPEN, numberOfKeys: 2 });
     client.defineCommand('postureSessionSetPlan', { lua: SET_PLAN, numberOfKeys: 1 });
