@@ -226,32 +226,6 @@ function cookies(req: IncomingMessage): Map<string, string> {
   return jar;
 }
 
-/** Failures in a sliding window, per key. */
-class FailureWindow {
-  private readonly failures = new Map<string, number[]>();
-  constructor(private readonly windowMs: number) {}
-  count(key: string, now: number): number {
-    const kept = (this.failures.get(key) ?? []).filter((t) => now - t < this.windowMs);
-    if (kept.length === 0) this.failures.delete(key);
-    else this.failures.set(key, kept);
-    return kept.length;
-  }
-  /** Milliseconds until the oldest failure leaves the window. */
-  retryAfter(key: string, now: number): number {
-    const oldest = this.failures.get(key)?.[0];
-    return oldest === undefined ? 0 : Math.max(0, this.windowMs - (now - oldest));
-  }
-  add(key: string, now: number): void {
-    if (this.failures.size >= 100_000) this.failures.clear();
-    const list = this.failures.get(key) ?? [];
-    list.push(now);
-    this.failures.set(key, list);
-  }
-  reset(key: string): void {
-    this.failures.delete(key);
-  }
-}
-
 function routeMatcher(path: string): (candidate: string) => Record<string, string> | undefined {
   const parts = path.split('/');
   return (candidate) => {
@@ -288,8 +262,7 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
 
   const recentCalls = new RecentCalls(audit);
   const sessions = options.sessionStore ?? createMemoryConsoleSessions();
-  const userFailures = new FailureWindow(windowMs);
-  const addressFailures = new FailureWindow(windowMs);
+  // Per process: how often a refused login was audited (at most once a minute per user and address).
   const limitedNoted = new Map<string, number>();
   const outbox: AuditEvent[] = [];
   const streams = new Set<Stream>();
@@ -600,9 +573,23 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
         const password = requiredString(body, 'password', 1024);
         const at = context.now.getTime();
         const { remote } = context;
-        const userKey = name.toLowerCase();
-        if (userFailures.count(userKey, at) >= perUser || addressFailures.count(remote, at) >= perAddress) {
-          const wait = Math.max(userFailures.retryAfter(userKey, at), addressFailures.retryAfter(remote, at));
+        const userKey = `user:${name.toLowerCase()}`;
+        const addressKey = `address:${remote}`;
+        // Counted as a failure in the shared store before the password is checked, and forgiven
+        // below when it was right: consoles sharing a store enforce one limit, also for attempts
+        // that arrive on several of them at once.
+        const attempt = randomBytes(16).toString('base64url');
+        const count = await sessions.countLoginFailure(
+          attempt,
+          [
+            { key: userKey, limit: perUser },
+            { key: addressKey, limit: perAddress },
+          ],
+          at,
+          at - windowMs + 1,
+        );
+        if (!count.counted) {
+          const wait = Math.max(0, count.oldest + windowMs - at);
           // Noted at most once a minute per user and address, so knocking cannot flood the log.
           const noteKey = `${userKey}\n${remote}`;
           if (at - (limitedNoted.get(noteKey) ?? -Infinity) >= 60_000) {
@@ -614,71 +601,80 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
             'retry-after': String(Math.max(1, Math.ceil(wait / 1000))),
           });
         }
-        const user = await checkingPasswords(() => users.verifyPassword(name, password));
-        if (!user) {
-          userFailures.add(userKey, at);
-          addressFailures.add(remote, at);
-          await record(loginEvent('console.login_failed', name, remote, 'denied'));
-          throw new HttpError(401, 'bad_credentials', 'wrong user name or password');
+        // Whether the attempt stays counted: only a wrong password or second factor. Anything
+        // else (a right password, a full queue, a store failure) takes it back.
+        let failed = false;
+        try {
+          return await finishLogin();
+        } finally {
+          if (!failed) await sessions.forgiveLoginFailure(attempt, [userKey, addressKey]).catch(() => {});
         }
-        let secondFactor: string | undefined;
-        if (
-          options.secondFactorAtLogin &&
-          hasFactor(user) &&
-          (user.roles.includes('approver') || user.roles.includes('admin'))
-        ) {
-          if (body.stepUp === undefined) {
-            // The password was right: say what else is needed, with a passkey challenge if they have one.
-            let webauthn: unknown;
-            if (user.webauthn > 0) {
-              const credentials = await users.credentials(user.name);
-              const optionsJson = await generateAuthenticationOptions({
-                rpID: new URL(originOf(context.req)).hostname,
-                allowCredentials: credentials.map((c) => ({ id: c.id, transports: c.transports })),
-                userVerification: 'required',
-              });
-              // In the store: the answer may reach another console than the one that asked.
-              await sessions.setChallenge({ login: user.name }, { challenge: optionsJson.challenge, at });
-              webauthn = optionsJson;
+
+        async function finishLogin() {
+          const user = await checkingPasswords(() => users.verifyPassword(name, password));
+          if (!user) {
+            failed = true;
+            await record(loginEvent('console.login_failed', name, remote, 'denied'));
+            throw new HttpError(401, 'bad_credentials', 'wrong user name or password');
+          }
+          let secondFactor: string | undefined;
+          if (
+            options.secondFactorAtLogin &&
+            hasFactor(user) &&
+            (user.roles.includes('approver') || user.roles.includes('admin'))
+          ) {
+            if (body.stepUp === undefined) {
+              // The password was right: say what else is needed, with a passkey challenge if they have one.
+              let webauthn: unknown;
+              if (user.webauthn > 0) {
+                const credentials = await users.credentials(user.name);
+                const optionsJson = await generateAuthenticationOptions({
+                  rpID: new URL(originOf(context.req)).hostname,
+                  allowCredentials: credentials.map((c) => ({ id: c.id, transports: c.transports })),
+                  userVerification: 'required',
+                });
+                // In the store: the answer may reach another console than the one that asked.
+                await sessions.setChallenge({ login: user.name }, { challenge: optionsJson.challenge, at });
+                webauthn = optionsJson;
+              }
+              throw new HttpError(
+                401,
+                'second_factor_required',
+                'this user also needs their second factor',
+                {},
+                {
+                  factors: factorsOf(user),
+                  ...(webauthn ? { webauthn } : {}),
+                },
+              );
             }
-            throw new HttpError(
-              401,
-              'second_factor_required',
-              'this user also needs their second factor',
-              {},
-              {
-                factors: factorsOf(user),
-                ...(webauthn ? { webauthn } : {}),
-              },
-            );
+            const challenge = await sessions.takeChallenge({ login: user.name });
+            const { method, verified } = await checkFactor(user, body.stepUp, context.now, challenge);
+            if (!verified) {
+              failed = true;
+              await record(
+                loginEvent('console.login_failed', name, remote, 'denied', { second_factor: method }),
+              );
+              throw new HttpError(401, 'second_factor_failed', 'the second factor did not verify');
+            }
+            secondFactor = method;
           }
-          const challenge = await sessions.takeChallenge({ login: user.name });
-          const { method, verified } = await checkFactor(user, body.stepUp, context.now, challenge);
-          if (!verified) {
-            userFailures.add(userKey, at);
-            addressFailures.add(remote, at);
-            await record(
-              loginEvent('console.login_failed', name, remote, 'denied', { second_factor: method }),
-            );
-            throw new HttpError(401, 'second_factor_failed', 'the second factor did not verify');
-          }
-          secondFactor = method;
+          await sessions.clearLoginFailures(userKey);
+          // Fail closed: a login the log cannot record does not happen.
+          await flushOutbox();
+          await audit.append(
+            loginEvent('console.login', user.name, remote, 'allowed', {
+              roles: user.roles,
+              ...(secondFactor ? { second_factor: secondFactor } : {}),
+            }),
+          );
+          // A new id at every login (never the one the browser came with: no session fixation).
+          const previous = cookies(context.req).get(SESSION_COOKIE);
+          if (previous) await sessions.remove(previous);
+          const session = await newSession(user.name);
+          context.res.setHeader('set-cookie', sessionCookie(session.id));
+          return { user: user.name, roles: user.roles, csrf: session.csrf, factors: factorsOf(user) };
         }
-        userFailures.reset(userKey);
-        // Fail closed: a login the log cannot record does not happen.
-        await flushOutbox();
-        await audit.append(
-          loginEvent('console.login', user.name, remote, 'allowed', {
-            roles: user.roles,
-            ...(secondFactor ? { second_factor: secondFactor } : {}),
-          }),
-        );
-        // A new id at every login (never the one the browser came with: no session fixation).
-        const previous = cookies(context.req).get(SESSION_COOKIE);
-        if (previous) await sessions.remove(previous);
-        const session = await newSession(user.name);
-        context.res.setHeader('set-cookie', sessionCookie(session.id));
-        return { user: user.name, roles: user.roles, csrf: session.csrf, factors: factorsOf(user) };
       },
     },
     {
@@ -1145,7 +1141,12 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
       if (Math.abs(at - swept) >= SWEEP_MS) {
         swept = at;
         await sessions
-          .sweep({ lastSeen: at - idleMs, created: at - absoluteMs, challenge: at - CHALLENGE_MS })
+          .sweep({
+            lastSeen: at - idleMs,
+            created: at - absoluteMs,
+            challenge: at - CHALLENGE_MS,
+            loginFailure: at - windowMs,
+          })
           .catch(() => {});
       }
       // A logout or an expiry on any console ends this console's streams of that session.

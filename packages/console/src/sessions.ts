@@ -3,7 +3,10 @@
 // memory for one process, in the SQLite file beside the users, or in PostgreSQL
 // (postgres/sessions.ts). Stores key sessions by the SHA-256 of the cookie value, never the value
 // itself: whoever reads the table cannot log in with what they read. Expiry is the console's
-// decision (its clock, its limits); a store keeps the times and deletes what `sweep` names.
+// decision (its clock, its limits); a store keeps the times and deletes what `sweep` names. Failed
+// logins are counted here too, per user name and per client address, so that consoles sharing a
+// store enforce one limit: an attempt is counted (atomically, against the limit) before its password
+// is checked, and forgiven when the password was right.
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
@@ -28,6 +31,23 @@ export interface Challenge {
 /** Whose challenge: a session's (passkey registration, step-up) or a login's, by user name. */
 export type ChallengeScope = { session: string; kind: 'register' | 'stepUp' } | { login: string };
 
+/** At most `limit` failed logins under `key` (a user name, a client address) in the window. */
+export interface LoginLimit {
+  key: string;
+  limit: number;
+}
+
+/** Whether an attempt was counted; if not, the key that is full and its oldest failure in the window. */
+export type LoginCount = { counted: true } | { counted: false; key: string; oldest: number };
+
+/** What `sweep` deletes: sessions idle or alive too long, and challenges and failed logins older. */
+export interface SweepBefore {
+  lastSeen: number;
+  created: number;
+  challenge: number;
+  loginFailure: number;
+}
+
 export interface ConsoleSessions {
   /** Stores a new session under the hash of `id` (the cookie value). */
   create(id: string, session: ConsoleSession): Promise<void>;
@@ -43,8 +63,24 @@ export interface ConsoleSessions {
   setChallenge(scope: ChallengeScope, challenge: Challenge): Promise<void>;
   /** The pending challenge of the scope, removed: of consoles taking it at once, one gets it. */
   takeChallenge(scope: ChallengeScope): Promise<Challenge | undefined>;
-  /** Deletes sessions idle since or created before the given times, and older challenges. */
-  sweep(before: { lastSeen: number; created: number; challenge: number }): Promise<void>;
+  /**
+   * Counts login attempt `attempt` (a random id) as failed at `at` under every key of `limits`,
+   * unless one of them already holds its `limit` of failures at or after `since`: then nothing is
+   * counted, and the answer names that key and its oldest failure in the window. One atomic step,
+   * so that attempts racing on consoles sharing the store cannot pass one limit together.
+   */
+  countLoginFailure(
+    attempt: string,
+    limits: readonly LoginLimit[],
+    at: number,
+    since: number,
+  ): Promise<LoginCount>;
+  /** Takes the attempt back under the keys: the password was right, or was never checked. */
+  forgiveLoginFailure(attempt: string, keys: readonly string[]): Promise<void>;
+  /** Forgets every failure under the key (its user logged in). */
+  clearLoginFailures(key: string): Promise<void>;
+  /** Deletes sessions idle since or created before the given times, and older challenges and failures. */
+  sweep(before: SweepBefore): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -61,10 +97,13 @@ export function challengeKey(scope: ChallengeScope): { scope: string; kind: stri
 }
 
 const MAX_MEMORY_CHALLENGES = 10_000;
+const MAX_MEMORY_FAILURE_KEYS = 100_000;
 
 export function createMemoryConsoleSessions(): ConsoleSessions {
   const sessions = new Map<string, ConsoleSession>();
   const challenges = new Map<string, Challenge & { scope: string }>();
+  /** Failed logins: key → attempt → when. */
+  const failures = new Map<string, Map<string, number>>();
   let closed = false;
   const open = () => {
     if (closed) throw new Error('the console sessions store is closed');
@@ -120,12 +159,44 @@ export function createMemoryConsoleSessions(): ConsoleSessions {
       challenges.delete(key);
       return found ? { challenge: found.challenge, at: found.at } : undefined;
     },
+    async countLoginFailure(attempt, limits, at, since) {
+      open();
+      for (const { key, limit } of limits) {
+        const times = [...(failures.get(key)?.values() ?? [])].filter((t) => t >= since);
+        if (times.length >= limit)
+          return { counted: false, key, oldest: times.length > 0 ? Math.min(...times) : at };
+      }
+      // Only failed attempts make keys; still, memory stays bounded.
+      if (failures.size >= MAX_MEMORY_FAILURE_KEYS) failures.clear();
+      for (const { key } of limits) {
+        const attempts = failures.get(key) ?? new Map<string, number>();
+        attempts.set(attempt, at);
+        failures.set(key, attempts);
+      }
+      return { counted: true };
+    },
+    async forgiveLoginFailure(attempt, keys) {
+      open();
+      for (const key of keys) {
+        const attempts = failures.get(key);
+        attempts?.delete(attempt);
+        if (attempts?.size === 0) failures.delete(key);
+      }
+    },
+    async clearLoginFailures(key) {
+      open();
+      failures.delete(key);
+    },
     async sweep(before) {
       open();
       for (const [key, session] of sessions) {
         if (session.lastSeen < before.lastSeen || session.created < before.created) sessions.delete(key);
       }
       for (const [key, challenge] of challenges) if (challenge.at < before.challenge) challenges.delete(key);
+      for (const [key, attempts] of failures) {
+        for (const [attempt, at] of attempts) if (at < before.loginFailure) attempts.delete(attempt);
+        if (attempts.size === 0) failures.delete(key);
+      }
     },
     async close() {
       closed = true;
@@ -150,7 +221,14 @@ CREATE TABLE IF NOT EXISTS posture_console_challenges (
   challenge TEXT NOT NULL,
   at INTEGER NOT NULL,
   PRIMARY KEY (scope, kind)
-) STRICT;`;
+) STRICT;
+CREATE TABLE IF NOT EXISTS posture_console_login_failures (
+  key TEXT NOT NULL,
+  attempt TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  PRIMARY KEY (key, attempt)
+) STRICT;
+CREATE INDEX IF NOT EXISTS posture_console_login_failures_at ON posture_console_login_failures (at);`;
 
 /** A stored session; PostgreSQL returns its bigint columns as strings. */
 export interface SessionRow {
@@ -217,7 +295,33 @@ export function openSqliteConsoleSessions(path: string): ConsoleSessions {
       'DELETE FROM posture_console_sessions WHERE last_seen < @lastSeen OR created < @created',
     ),
     sweepChallenges: db.prepare('DELETE FROM posture_console_challenges WHERE at < ?'),
+    failures: db.prepare(
+      `SELECT count(*) AS n, min(at) AS oldest FROM posture_console_login_failures
+       WHERE key = @key AND at >= @since`,
+    ),
+    addFailure: db.prepare(
+      `INSERT INTO posture_console_login_failures (key, attempt, at) VALUES (@key, @attempt, @at)
+       ON CONFLICT (key, attempt) DO NOTHING`,
+    ),
+    forgive: db.prepare('DELETE FROM posture_console_login_failures WHERE key = ? AND attempt = ?'),
+    clearFailures: db.prepare('DELETE FROM posture_console_login_failures WHERE key = ?'),
+    sweepFailures: db.prepare('DELETE FROM posture_console_login_failures WHERE at < ?'),
   };
+  // Run as BEGIN IMMEDIATE: the write lock is taken before counting, so consoles on one file count
+  // one at a time, and none adds a failure past a limit another just reached.
+  const countFailure = db.transaction(
+    (attempt: string, limits: readonly LoginLimit[], at: number, since: number): LoginCount => {
+      for (const { key, limit } of limits) {
+        const row = statements.failures.get({ key, since }) as { n: number; oldest: number | null };
+        if (row.n >= limit) return { counted: false, key, oldest: row.oldest ?? at };
+      }
+      for (const { key } of limits) statements.addFailure.run({ key, attempt, at });
+      return { counted: true };
+    },
+  );
+  const forgive = db.transaction((attempt: string, keys: readonly string[]) => {
+    for (const key of keys) statements.forgive.run(key, attempt);
+  });
   const remove = db.transaction((key: string) => {
     statements.remove.run(key);
     statements.removeChallenges.run(key, 'login');
@@ -261,9 +365,19 @@ export function openSqliteConsoleSessions(path: string): ConsoleSessions {
       const row = statements.takeChallenge.get(challengeKey(scope)) as Challenge | undefined;
       return row ? { challenge: row.challenge, at: row.at } : undefined;
     },
+    async countLoginFailure(attempt, limits, at, since) {
+      return countFailure.immediate(attempt, limits, at, since);
+    },
+    async forgiveLoginFailure(attempt, keys) {
+      forgive(attempt, keys);
+    },
+    async clearLoginFailures(key) {
+      statements.clearFailures.run(key);
+    },
     async sweep(before) {
       statements.sweepSessions.run({ lastSeen: before.lastSeen, created: before.created });
       statements.sweepChallenges.run(before.challenge);
+      statements.sweepFailures.run(before.loginFailure);
     },
     async close() {
       db.close();

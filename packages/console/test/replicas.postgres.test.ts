@@ -3,7 +3,8 @@
 // in on either; a login on one is accepted by the other with its CSRF token; a logout, an idle or
 // absolute expiry, a removed user, or too many failed step-ups end the session on both; a passkey
 // registered through one steps up through the other, each challenge answered once, and a clone
-// replaying an old counter is refused; and with the database gone, both answer 503 and recover.
+// replaying an old counter is refused; failed logins on both count against one limit, also when
+// they arrive at once; and with the database gone, both answer 503 and recover.
 // Needs the local PostgreSQL (POSTGRES_URL); without it, outside CI, the suite is skipped.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -110,6 +111,8 @@ describe.skipIf(skip)('console replicas over PostgreSQL', () => {
     totpSecret = (await cli.enrolTotp('carol', { confirmed: true })).secret;
     await cli.add({ name: 'erin', password: PASSWORD, roles: ['approver'] });
     await cli.add({ name: 'vic', password: PASSWORD, roles: ['viewer'] });
+    await cli.add({ name: 'gus', password: PASSWORD, roles: ['viewer'] });
+    await cli.add({ name: 'hank', password: PASSWORD, roles: ['viewer'] });
   });
 
   afterAll(async () => {
@@ -291,6 +294,37 @@ describe.skipIf(skip)('console replicas over PostgreSQL', () => {
       stepUp: { method: 'webauthn', response: clone.assert(forClone, origin) },
     });
     expect(cloned.body.error.code).toBe('step_up_failed');
+  });
+
+  it('failed logins on both consoles count against one limit per user (5 by default)', async () => {
+    for (const i of [0, 1, 0, 1, 0]) {
+      const reply = await browser(i).login('gus', 'not the password');
+      expect(reply.status).toBe(401);
+      expect(reply.body.error.code).toBe('bad_credentials');
+    }
+    // The sixth attempt, with the right password, is refused on either console.
+    for (const i of [1, 0]) {
+      const limited = await browser(i).login('gus');
+      expect(limited.status).toBe(429);
+      expect(limited.body.error.code).toBe('rate_limited');
+      expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    }
+    // Once the window has passed, either console lets gus in.
+    clock.now += 15 * 60_000;
+    expect((await browser(1).login('gus')).status).toBe(200);
+  });
+
+  it('of failed logins arriving on both consoles at once, only the limit get a password check', async () => {
+    const replies = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => browser(i % 2).login('hank', `guess ${i}`)),
+    );
+    const statuses = replies.map((r) => r.status).sort();
+    expect(statuses.filter((s) => s === 401)).toHaveLength(5);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(7);
+    // The right password now is refused too: the limit is the store's, not each console's.
+    expect((await browser(0).login('hank')).status).toBe(429);
+    clock.now += 15 * 60_000;
+    expect((await browser(0).login('hank')).status).toBe(200);
   });
 
   it('answers 503 while the database is away, on both consoles, and recovers without a restart', async () => {

@@ -1,9 +1,11 @@
 // The contract every ConsoleSessions backend must pass (memory, SQLite, PostgreSQL): a session
 // is read back as stored and only under its cookie value, which the store never keeps in clear;
 // `lastSeen` only moves forward; removal takes the session's challenges with it; a challenge is
-// taken once; step-up failures count; a sweep deletes what is past the given times. For stores
-// several consoles share: one store's session is the other's, a removal holds on both, and of
-// several taking one challenge at once, one gets it.
+// taken once; step-up failures count; failed logins count per key within their window, up to a
+// limit and never past it, and are forgiven or cleared; a sweep deletes what is past the given
+// times. For stores several consoles share: one store's session is the other's, a removal holds on
+// both, of several taking one challenge at once one gets it, and failed logins counted at once
+// through several stores stop at one limit.
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { sessionKey, type ConsoleSession, type ConsoleSessions } from '../src/sessions.js';
@@ -136,12 +138,77 @@ export function defineConsoleSessionsContract(backend: SessionsBackend): void {
       await sessions.create(fresh, session('c', T0 + 5_000));
       await sessions.setChallenge({ login: 'a' }, { challenge: 'old', at: T0 });
       await sessions.setChallenge({ login: 'b' }, { challenge: 'new', at: T0 + 5_000 });
-      await sessions.sweep({ lastSeen: T0 + 1, created: T0 - 5_000, challenge: T0 + 1 });
+      await sessions.sweep({ lastSeen: T0 + 1, created: T0 - 5_000, challenge: T0 + 1, loginFailure: T0 });
       expect(await sessions.get(idle)).toBeUndefined();
       expect(await sessions.get(old)).toBeUndefined();
       expect(await sessions.get(fresh)).toBeDefined();
       expect(await sessions.takeChallenge({ login: 'a' })).toBeUndefined();
       expect(await sessions.takeChallenge({ login: 'b' })).toEqual({ challenge: 'new', at: T0 + 5_000 });
+    }));
+
+  /** Whether `key` holds at least `n` failures since `since` (asked by counting a probe, then taking it back). */
+  const holds = async (sessions: ConsoleSessions, key: string, n: number, since = T0 - 60_000) => {
+    const probe = newId();
+    const result = await sessions.countLoginFailure(probe, [{ key, limit: n }], T0, since);
+    if (result.counted) await sessions.forgiveLoginFailure(probe, [key]);
+    return !result.counted;
+  };
+  /** Exactly `n` failures under `key`. */
+  const failuresAre = async (sessions: ConsoleSessions, key: string, n: number, since?: number) =>
+    expect([await holds(sessions, key, n, since), await holds(sessions, key, n + 1, since)]).toEqual([
+      true,
+      false,
+    ]);
+
+  it('counts failed logins per key up to the limit; a full key counts nothing, and names itself', () =>
+    withStore(async (sessions) => {
+      const limits = [
+        { key: 'user:bob', limit: 2 },
+        { key: 'address:10.0.0.1', limit: 5 },
+      ];
+      expect(await sessions.countLoginFailure('a-1', limits, T0, T0 - 60_000)).toEqual({ counted: true });
+      expect(await sessions.countLoginFailure('a-2', limits, T0 + 10, T0 - 60_000)).toEqual({
+        counted: true,
+      });
+      expect(await sessions.countLoginFailure('a-3', limits, T0 + 20, T0 - 60_000)).toEqual({
+        counted: false,
+        key: 'user:bob',
+        oldest: T0,
+      });
+      // The refused attempt was counted under no key.
+      await failuresAre(sessions, 'address:10.0.0.1', 2);
+      await failuresAre(sessions, 'user:bob', 2);
+      await failuresAre(sessions, 'user:alice', 0);
+      // Only failures inside the window count, and the oldest named is the oldest inside it.
+      await failuresAre(sessions, 'user:bob', 1, T0 + 1);
+      expect(
+        await sessions.countLoginFailure('a-4', [{ key: 'user:bob', limit: 1 }], T0 + 30, T0 + 1),
+      ).toEqual({ counted: false, key: 'user:bob', oldest: T0 + 10 });
+      expect(await sessions.countLoginFailure('a-5', limits, T0 + 40, T0 + 11)).toEqual({ counted: true });
+    }));
+
+  it('forgives one attempt under the keys given, and clears a key', () =>
+    withStore(async (sessions) => {
+      const limits = [
+        { key: 'user:bob', limit: 10 },
+        { key: 'address:10.0.0.1', limit: 10 },
+      ];
+      for (const attempt of ['a-1', 'a-2', 'a-3']) await sessions.countLoginFailure(attempt, limits, T0, T0);
+      await sessions.forgiveLoginFailure('a-2', ['user:bob', 'address:10.0.0.1']);
+      await sessions.forgiveLoginFailure('a-missing', ['user:bob']);
+      await failuresAre(sessions, 'user:bob', 2);
+      await failuresAre(sessions, 'address:10.0.0.1', 2);
+      await sessions.clearLoginFailures('user:bob');
+      await failuresAre(sessions, 'user:bob', 0);
+      await failuresAre(sessions, 'address:10.0.0.1', 2);
+    }));
+
+  it('sweeps failed logins older than given', () =>
+    withStore(async (sessions) => {
+      await sessions.countLoginFailure('old', [{ key: 'user:bob', limit: 10 }], T0 - 1_000, 0);
+      await sessions.countLoginFailure('new', [{ key: 'user:bob', limit: 10 }], T0, 0);
+      await sessions.sweep({ lastSeen: 0, created: 0, challenge: 0, loginFailure: T0 - 500 });
+      await failuresAre(sessions, 'user:bob', 1, 0);
     }));
 
   it('refuses calls once closed', async () => {
@@ -206,6 +273,25 @@ export function defineConsoleSessionsContract(backend: SessionsBackend): void {
           expect(taken.filter((t) => t !== undefined)).toEqual([{ challenge: `c-${round}`, at: T0 }]);
           const failures = await Promise.all([a, b, a, b].map((s) => s.addStepUpFailure(id)));
           expect(failures.sort()).toEqual([1, 2, 3, 4]);
+        }
+      }));
+
+    it('failed logins counted at once through several stores stop at one limit', () =>
+      withTwo(async (a, b) => {
+        for (let round = 0; round < 3; round++) {
+          const limits = [
+            { key: `user:racer${round}`, limit: 3 },
+            { key: `address:10.0.0.${round}`, limit: 100 },
+          ];
+          const results = await Promise.all(
+            Array.from({ length: 12 }, (_, i) =>
+              (i % 2 ? a : b).countLoginFailure(`r${round}-${i}`, limits, T0 + i, T0 - 60_000),
+            ),
+          );
+          expect(results.filter((r) => r.counted)).toHaveLength(3);
+          // Each store sees the other's failures: the limit is one, not one per store.
+          await failuresAre(a, `user:racer${round}`, 3);
+          await failuresAre(b, `address:10.0.0.${round}`, 3);
         }
       }));
   });

@@ -33,7 +33,9 @@ describe.skipIf(skip)('postgres console sessions', () => {
   defineConsoleSessionsContract({
     shared: true,
     fresh: async () => {
-      await admin.query(`TRUNCATE ${schema}.posture_console_sessions, ${schema}.posture_console_challenges`);
+      await admin.query(
+        `TRUNCATE ${schema}.posture_console_sessions, ${schema}.posture_console_challenges, ${schema}.posture_console_login_failures`,
+      );
       return { open: () => openPostgresConsoleSessions({ config }), dump: () => dumpPostgres(admin, schema) };
     },
   });

@@ -74,7 +74,7 @@ describe.skipIf(skip)('postgres console users', () => {
     const opened = await Promise.all([1, 2, 3].map(() => openPostgresConsoleUsers({ config, keyFile })));
     await Promise.all(opened.map((users) => users.close()));
     const { rows } = await admin.query(`SELECT version FROM ${schema}.posture_console_schema`);
-    expect(rows).toEqual([{ version: 1 }]);
+    expect(rows).toEqual([{ version: 1 }, { version: 2 }]);
   });
 
   it('uses a pool it is given and leaves it open', async () => {

@@ -1,5 +1,5 @@
 // The console's PostgreSQL schema (users, their WebAuthn credentials, login sessions, pending
-// challenges), as ordered steps tracked in `posture_console_schema`, apart from the evidence
+// challenges, failed logins), as ordered steps tracked in `posture_console_schema`, apart from the evidence
 // stores' own tables. Each step runs once, in one transaction under an advisory lock, so consoles
 // starting together migrate once. A released step is never edited: append one.
 import type pg from 'pg';
@@ -42,6 +42,14 @@ const STEPS: readonly string[] = [
      at bigint NOT NULL,
      PRIMARY KEY (scope, kind)
    );`,
+  // Failed logins, one row per attempt and key (a user name, a client address), shared by replicas.
+  `CREATE TABLE posture_console_login_failures (
+     key text NOT NULL,
+     attempt text NOT NULL,
+     at bigint NOT NULL,
+     PRIMARY KEY (key, attempt)
+   );
+   CREATE INDEX posture_console_login_failures_at ON posture_console_login_failures (at);`,
 ];
 
 export type PostgresConsoleOptions = { pool: pg.Pool } | { config: pg.PoolConfig };
