@@ -249,168 +249,174 @@ export function defineConsoleUsersContract(backend: UsersBackend): void {
     expect(dump).toContain('sealed:v1:');
   });
 
-  describe.runIf(backend.shared)('TOTP secrets sealed under the console key', () => {
-    const at = new Date('2026-12-01T12:00:00Z');
-    const codeAt = (secret: string, time: Date) => totpOf(secret).generate({ timestamp: time.getTime() });
-    /** A location with one confirmed secret for `ivy` and one for `jon`. */
-    const withSecrets = async () => {
-      const location = await backend.fresh();
-      const users = await location.open();
-      await users.add({ name: 'ivy', password: 'long enough', roles: ['approver'] });
-      await users.add({ name: 'jon', password: 'long enough', roles: ['approver'] });
-      const ivy = (await users.enrolTotp('ivy', { confirmed: true })).secret;
-      const jon = (await users.enrolTotp('jon', { confirmed: true })).secret;
-      await users.close();
-      return { location, ivy, jon };
-    };
-    const otherFile = (name: string) => join(mkdtempSync(join(tmpdir(), 'posture-console-key-')), name);
+  // Only backends whose stores share state have these to pass (memory stores do not share).
+  if (backend.shared) {
+    describe('TOTP secrets sealed under the console key', () => {
+      const at = new Date('2026-12-01T12:00:00Z');
+      const codeAt = (secret: string, time: Date) => totpOf(secret).generate({ timestamp: time.getTime() });
+      /** A location with one confirmed secret for `ivy` and one for `jon`. */
+      const withSecrets = async () => {
+        const location = await backend.fresh();
+        const users = await location.open();
+        await users.add({ name: 'ivy', password: 'long enough', roles: ['approver'] });
+        await users.add({ name: 'jon', password: 'long enough', roles: ['approver'] });
+        const ivy = (await users.enrolTotp('ivy', { confirmed: true })).secret;
+        const jon = (await users.enrolTotp('jon', { confirmed: true })).secret;
+        await users.close();
+        return { location, ivy, jon };
+      };
+      const otherFile = (name: string) => join(mkdtempSync(join(tmpdir(), 'posture-console-key-')), name);
 
-    it('creates the key file on first use with mode 0600', async () => {
-      const { location } = await withSecrets();
-      expect(existsSync(location.keyFile!)).toBe(true);
-      if (process.platform !== 'win32') expect(statSync(location.keyFile!).mode & 0o777).toBe(0o600);
-    });
+      it('creates the key file on first use with mode 0600', async () => {
+        const { location } = await withSecrets();
+        expect(existsSync(location.keyFile!)).toBe(true);
+        if (process.platform !== 'win32') expect(statSync(location.keyFile!).mode & 0o777).toBe(0o600);
+      });
 
-    it('reads a secret an older store kept in clear, and seals it at the next open', async () => {
-      const { location } = await withSecrets();
-      const clear = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
-      await location.raw!.set('ivy', 'totp_secret', clear);
-      await location.raw!.set('jon', 'totp_pending', clear);
-      const users = await location.open();
-      try {
-        // Sealed on open: nothing is left in clear, and the code of the old secret still works.
-        expect(await location.raw!.get('ivy', 'totp_secret')).toMatch(/^sealed:v1:/);
-        expect(await location.raw!.get('jon', 'totp_pending')).toMatch(/^sealed:v1:/);
-        expect(await location.dump!()).not.toContain(clear);
-        expect(await users.verifyTotp('ivy', codeAt(clear, at), at)).toBe(true);
-        expect(await users.confirmTotp('jon', codeAt(clear, at), at)).toBe(true);
-        // Written back in clear by a store opened before (an older console still running): still read.
+      it('reads a secret an older store kept in clear, and seals it at the next open', async () => {
+        const { location } = await withSecrets();
+        const clear = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
         await location.raw!.set('ivy', 'totp_secret', clear);
-        const later = new Date(at.getTime() + 30_000);
-        expect(await users.verifyTotp('ivy', codeAt(clear, later), later)).toBe(true);
-      } finally {
-        await users.close();
-      }
-    });
-
-    it('refuses a sealed secret copied into another user’s row, naming the key file', async () => {
-      const { location, ivy } = await withSecrets();
-      const ivySealed = (await location.raw!.get('ivy', 'totp_secret'))!;
-      await location.raw!.set('jon', 'totp_secret', ivySealed);
-      const users = await location.open();
-      try {
-        // ivy's code against jon's row: the user name is authenticated data, so it does not open.
-        await expect(users.verifyTotp('jon', codeAt(ivy, at), at)).rejects.toThrow(ConsoleKeyError);
-        await expect(users.verifyTotp('jon', codeAt(ivy, at), at)).rejects.toThrow(location.keyFile!);
-        expect(await users.verifyTotp('ivy', codeAt(ivy, at), at)).toBe(true);
-      } finally {
-        await users.close();
-      }
-    });
-
-    it('refuses to open with another key file, or without the key file, naming the file', async () => {
-      const { location } = await withSecrets();
-      const wrong = otherFile('wrong.key');
-      writeFileSync(wrong, `${'ab'.repeat(32)}\n`, { mode: 0o600 });
-      await expect(location.open({ keyFile: wrong })).rejects.toThrow(
-        `the console key \`${wrong}\` opens none of the TOTP secrets`,
-      );
-      const missing = otherFile('missing.key');
-      await expect(location.open({ keyFile: missing })).rejects.toThrow(
-        `the console key \`${missing}\` is missing`,
-      );
-      // No new key was made in its place: it would open nothing, and seal new secrets apart.
-      expect(existsSync(missing)).toBe(false);
-      if (process.platform !== 'win32') {
-        const loose = otherFile('loose.key');
-        writeFileSync(loose, `${'ab'.repeat(32)}\n`);
-        chmodSync(loose, 0o644);
-        await expect(location.open({ keyFile: loose })).rejects.toThrow('readable by other users');
-      }
-      const notAKey = otherFile('bad.key');
-      writeFileSync(notAKey, 'not a key\n', { mode: 0o600 });
-      await expect(location.open({ keyFile: notAKey })).rejects.toThrow(
-        `console key file \`${notAKey}\` holds no valid key`,
-      );
-    });
-  });
-
-  describe.runIf(backend.shared)('shared by several stores', () => {
-    const withTwo = async (body: (a: ConsoleUsers, b: ConsoleUsers) => Promise<void>) => {
-      const location = await backend.fresh();
-      const a = await location.open();
-      const b = await location.open();
-      try {
-        await body(a, b);
-      } finally {
-        await a.close();
-        await b.close();
-      }
-    };
-
-    it('a user added through one store verifies through another; changes and removals show', () =>
-      withTwo(async (a, b) => {
-        await a.add({ name: 'frank', password: 'frank password', roles: ['viewer'] });
-        expect(await b.verifyPassword('frank', 'frank password')).toMatchObject({
-          name: 'frank',
-          roles: ['viewer'],
-        });
-        await expect(b.add({ name: 'frank', password: 'other password', roles: ['admin'] })).rejects.toThrow(
-          'already exists',
-        );
-        await b.setPassword('frank', 'new frank password');
-        expect(await a.verifyPassword('frank', 'frank password')).toBeUndefined();
-        expect(await a.verifyPassword('frank', 'new frank password')).toBeDefined();
-        await a.addCredential(credential('frank-key', 'frank'));
-        expect((await b.get('frank'))!.webauthn).toBe(1);
-        expect(await b.remove('frank')).toBe(true);
-        expect(await a.get('frank')).toBeUndefined();
-        expect(await a.credentials('frank')).toEqual([]);
-      }));
-
-    it('a TOTP step or a counter used through one store is refused through another', () =>
-      withTwo(async (a, b) => {
-        await a.add({ name: 'gina', password: 'long enough', roles: ['approver'] });
-        const { secret } = await a.enrolTotp('gina', { confirmed: true });
-        const at = new Date('2026-12-01T12:00:00Z');
-        const code = totpOf(secret).generate({ timestamp: at.getTime() });
-        expect(await a.verifyTotp('gina', code, at)).toBe(true);
-        expect(await b.verifyTotp('gina', code, at)).toBe(false);
-        await a.addCredential(credential('gina-key', 'gina', 10));
-        expect(await a.updateCounter('gina-key', 11)).toBe(true);
-        // A clone presenting 11 (or less) to the other console is refused there.
-        expect(await b.updateCounter('gina-key', 11)).toBe(false);
-        expect(await b.updateCounter('gina-key', 12)).toBe(true);
-      }));
-
-    it('of several adding one name at once, exactly one wins', () =>
-      withTwo(async (a, b) => {
-        for (let round = 0; round < 5; round++) {
-          const name = `racer${round}`;
-          const results = await Promise.allSettled(
-            [a, b, a, b].map((users, i) =>
-              users.add({ name, password: `password number ${i}`, roles: ['viewer'] }),
-            ),
-          );
-          const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
-          expect(won).toHaveLength(1);
-          for (const r of results)
-            if (r.status === 'rejected') expect(String(r.reason)).toContain('already exists');
-          expect(await b.verifyPassword(name, `password number ${won[0]}`)).toBeDefined();
+        await location.raw!.set('jon', 'totp_pending', clear);
+        const users = await location.open();
+        try {
+          // Sealed on open: nothing is left in clear, and the code of the old secret still works.
+          expect(await location.raw!.get('ivy', 'totp_secret')).toMatch(/^sealed:v1:/);
+          expect(await location.raw!.get('jon', 'totp_pending')).toMatch(/^sealed:v1:/);
+          expect(await location.dump!()).not.toContain(clear);
+          expect(await users.verifyTotp('ivy', codeAt(clear, at), at)).toBe(true);
+          expect(await users.confirmTotp('jon', codeAt(clear, at), at)).toBe(true);
+          // Written back in clear by a store opened before (an older console still running): still read.
+          await location.raw!.set('ivy', 'totp_secret', clear);
+          const later = new Date(at.getTime() + 30_000);
+          expect(await users.verifyTotp('ivy', codeAt(clear, later), later)).toBe(true);
+        } finally {
+          await users.close();
         }
-      }));
+      });
 
-    it('of several answering one TOTP code at once, exactly one is accepted', () =>
-      withTwo(async (a, b) => {
-        await a.add({ name: 'hal', password: 'long enough', roles: ['approver'] });
-        const { secret } = await a.enrolTotp('hal', { confirmed: true });
-        const at = new Date('2026-12-01T12:00:00Z');
-        const code = totpOf(secret).generate({ timestamp: at.getTime() });
-        const results = await Promise.all([a, b, a, b].map((users) => users.verifyTotp('hal', code, at)));
-        expect(results.filter(Boolean)).toHaveLength(1);
-        await a.addCredential(credential('hal-key', 'hal', 1));
-        const moved = await Promise.all([a, b, a, b].map((users) => users.updateCounter('hal-key', 2)));
-        expect(moved.filter(Boolean)).toHaveLength(1);
-      }));
-  });
+      it('refuses a sealed secret copied into another user’s row, naming the key file', async () => {
+        const { location, ivy } = await withSecrets();
+        const ivySealed = (await location.raw!.get('ivy', 'totp_secret'))!;
+        await location.raw!.set('jon', 'totp_secret', ivySealed);
+        const users = await location.open();
+        try {
+          // ivy's code against jon's row: the user name is authenticated data, so it does not open.
+          await expect(users.verifyTotp('jon', codeAt(ivy, at), at)).rejects.toThrow(ConsoleKeyError);
+          await expect(users.verifyTotp('jon', codeAt(ivy, at), at)).rejects.toThrow(location.keyFile!);
+          expect(await users.verifyTotp('ivy', codeAt(ivy, at), at)).toBe(true);
+        } finally {
+          await users.close();
+        }
+      });
+
+      it('refuses to open with another key file, or without the key file, naming the file', async () => {
+        const { location } = await withSecrets();
+        const wrong = otherFile('wrong.key');
+        writeFileSync(wrong, `${'ab'.repeat(32)}\n`, { mode: 0o600 });
+        await expect(location.open({ keyFile: wrong })).rejects.toThrow(
+          `the console key \`${wrong}\` opens none of the TOTP secrets`,
+        );
+        const missing = otherFile('missing.key');
+        await expect(location.open({ keyFile: missing })).rejects.toThrow(
+          `the console key \`${missing}\` is missing`,
+        );
+        // No new key was made in its place: it would open nothing, and seal new secrets apart.
+        expect(existsSync(missing)).toBe(false);
+        if (process.platform !== 'win32') {
+          const loose = otherFile('loose.key');
+          writeFileSync(loose, `${'ab'.repeat(32)}\n`);
+          chmodSync(loose, 0o644);
+          await expect(location.open({ keyFile: loose })).rejects.toThrow('readable by other users');
+        }
+        const notAKey = otherFile('bad.key');
+        writeFileSync(notAKey, 'not a key\n', { mode: 0o600 });
+        await expect(location.open({ keyFile: notAKey })).rejects.toThrow(
+          `console key file \`${notAKey}\` holds no valid key`,
+        );
+      });
+    });
+  }
+
+  // Only backends whose stores share state have these to pass (memory stores do not share).
+  if (backend.shared) {
+    describe('shared by several stores', () => {
+      const withTwo = async (body: (a: ConsoleUsers, b: ConsoleUsers) => Promise<void>) => {
+        const location = await backend.fresh();
+        const a = await location.open();
+        const b = await location.open();
+        try {
+          await body(a, b);
+        } finally {
+          await a.close();
+          await b.close();
+        }
+      };
+
+      it('a user added through one store verifies through another; changes and removals show', () =>
+        withTwo(async (a, b) => {
+          await a.add({ name: 'frank', password: 'frank password', roles: ['viewer'] });
+          expect(await b.verifyPassword('frank', 'frank password')).toMatchObject({
+            name: 'frank',
+            roles: ['viewer'],
+          });
+          await expect(
+            b.add({ name: 'frank', password: 'other password', roles: ['admin'] }),
+          ).rejects.toThrow('already exists');
+          await b.setPassword('frank', 'new frank password');
+          expect(await a.verifyPassword('frank', 'frank password')).toBeUndefined();
+          expect(await a.verifyPassword('frank', 'new frank password')).toBeDefined();
+          await a.addCredential(credential('frank-key', 'frank'));
+          expect((await b.get('frank'))!.webauthn).toBe(1);
+          expect(await b.remove('frank')).toBe(true);
+          expect(await a.get('frank')).toBeUndefined();
+          expect(await a.credentials('frank')).toEqual([]);
+        }));
+
+      it('a TOTP step or a counter used through one store is refused through another', () =>
+        withTwo(async (a, b) => {
+          await a.add({ name: 'gina', password: 'long enough', roles: ['approver'] });
+          const { secret } = await a.enrolTotp('gina', { confirmed: true });
+          const at = new Date('2026-12-01T12:00:00Z');
+          const code = totpOf(secret).generate({ timestamp: at.getTime() });
+          expect(await a.verifyTotp('gina', code, at)).toBe(true);
+          expect(await b.verifyTotp('gina', code, at)).toBe(false);
+          await a.addCredential(credential('gina-key', 'gina', 10));
+          expect(await a.updateCounter('gina-key', 11)).toBe(true);
+          // A clone presenting 11 (or less) to the other console is refused there.
+          expect(await b.updateCounter('gina-key', 11)).toBe(false);
+          expect(await b.updateCounter('gina-key', 12)).toBe(true);
+        }));
+
+      it('of several adding one name at once, exactly one wins', () =>
+        withTwo(async (a, b) => {
+          for (let round = 0; round < 5; round++) {
+            const name = `racer${round}`;
+            const results = await Promise.allSettled(
+              [a, b, a, b].map((users, i) =>
+                users.add({ name, password: `password number ${i}`, roles: ['viewer'] }),
+              ),
+            );
+            const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+            expect(won).toHaveLength(1);
+            for (const r of results)
+              if (r.status === 'rejected') expect(String(r.reason)).toContain('already exists');
+            expect(await b.verifyPassword(name, `password number ${won[0]}`)).toBeDefined();
+          }
+        }));
+
+      it('of several answering one TOTP code at once, exactly one is accepted', () =>
+        withTwo(async (a, b) => {
+          await a.add({ name: 'hal', password: 'long enough', roles: ['approver'] });
+          const { secret } = await a.enrolTotp('hal', { confirmed: true });
+          const at = new Date('2026-12-01T12:00:00Z');
+          const code = totpOf(secret).generate({ timestamp: at.getTime() });
+          const results = await Promise.all([a, b, a, b].map((users) => users.verifyTotp('hal', code, at)));
+          expect(results.filter(Boolean)).toHaveLength(1);
+          await a.addCredential(credential('hal-key', 'hal', 1));
+          const moved = await Promise.all([a, b, a, b].map((users) => users.updateCounter('hal-key', 2)));
+          expect(moved.filter(Boolean)).toHaveLength(1);
+        }));
+    });
+  }
 }
