@@ -11,6 +11,7 @@ import { extname, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { groupMembership } from '@posture/core';
 import {
+  EVENT_KINDS,
   approvalEvent,
   type ApprovalQueue,
   type ApprovalStatus,
@@ -98,15 +99,7 @@ const TOUCH_MS = 1000;
 const SWEEP_MS = 60_000;
 const MAX_OUTBOX = 10_000;
 const APPROVAL_STATUSES: readonly ApprovalStatus[] = ['pending', 'approved', 'denied', 'expired', 'consumed'];
-const KINDS: readonly EventKind[] = [
-  'call',
-  'approval',
-  'exception',
-  'policy_change',
-  'alert',
-  'gap',
-  'revocation',
-];
+const KINDS: readonly EventKind[] = EVENT_KINDS;
 const DECISIONS = ['allow', 'deny', 'approve', 'confirm'] as const;
 const OUTCOMES: readonly Outcome[] = [
   'allowed',

@@ -9,6 +9,7 @@ export type {
   Outcome,
   StoredEvent,
 } from './ports.js';
+export { EVENT_KINDS } from './ports.js';
 
 export {
   EMPTY_ROOT,

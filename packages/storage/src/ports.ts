@@ -1,7 +1,17 @@
 import type { DecisionState, Reason, StateKeys, Verdict } from '@posture/core';
 
 /** What happened, as the audit log records it. Callers pass arguments already redacted. */
-export type EventKind = 'call' | 'approval' | 'exception' | 'policy_change' | 'alert' | 'gap' | 'revocation'; // agent tokens revoked (`posture token revoke`)
+/** Every kind of event, for filters and their validation (`revocation`: `posture token revoke`). */
+export const EVENT_KINDS = [
+  'call',
+  'approval',
+  'exception',
+  'policy_change',
+  'alert',
+  'gap',
+  'revocation',
+] as const;
+export type EventKind = (typeof EVENT_KINDS)[number];
 
 export type Outcome =
   | 'allowed' // decided allow; the call ran and returned

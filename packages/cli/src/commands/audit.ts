@@ -24,6 +24,7 @@ const OUTCOMES: readonly Outcome[] = [
   'timed_out',
   'error',
 ];
+// Not storage's EVENT_KINDS: the CLI loads storage (and SQLite) only when a command needs it.
 const KINDS: readonly EventKind[] = [
   'call',
   'approval',
