@@ -273,3 +273,116 @@ describe('deploy/kubernetes/posture.yaml', () => {
     expect(parse(text)).toEqual(parse(readFileSync(join(ROOT, 'examples/demo/posture.yaml'), 'utf8')));
   });
 });
+
+describe('deploy/kubernetes/console.yaml', () => {
+  const text = readFileSync(join(ROOT, 'deploy/kubernetes/console.yaml'), 'utf8');
+  const docs = parseAllDocuments(text);
+  const consoleObjects = docs.map((doc) => doc.toJS() as K8sObject);
+  const find = (kind: string) => consoleObjects.find((o) => o.kind === kind)!;
+  const consolePod = (
+    find('Deployment').spec as { template: { metadata: { labels: Record<string, string> }; spec: PodSpec } }
+  ).template;
+  const container = consolePod.spec.containers.find((c) => c.name === 'console')!;
+  const value = (flag: string) => container.args![container.args!.indexOf(flag) + 1]!;
+
+  it('parses, and holds two console replicas, their Service and a disruption budget, listed by the kustomization', () => {
+    for (const doc of docs) expect(doc.errors).toEqual([]);
+    expect(consoleObjects.map((o) => o.kind)).toEqual(['Deployment', 'Service', 'PodDisruptionBudget']);
+    expect((find('Deployment').spec as { replicas: number }).replicas).toBe(2);
+    expect(consolePod.metadata.labels).toMatchObject(
+      (find('Service').spec as { selector: Record<string, string> }).selector,
+    );
+    const kustomization = parse(readFileSync(join(ROOT, 'deploy/kubernetes/kustomization.yaml'), 'utf8')) as {
+      resources: string[];
+    };
+    expect(kustomization.resources).toContain('console.yaml');
+    // The policy it mounts is the gateway manifest's ConfigMap.
+    expect(consolePod.spec.volumes.find((v) => v.name === 'policy')?.configMap?.name).toBe(
+      byKind('ConfigMap').metadata.name,
+    );
+  });
+
+  it('runs `posture console` (not the image entrypoint) with only flags it has, over the shared PostgreSQL', async () => {
+    expect(DOCKERFILE).toContain('ENTRYPOINT ["posture", "gateway"]');
+    expect(container.command).toEqual(['posture', 'console']);
+    const { code, out } = await posture(['console', '--help']);
+    expect(code).toBe(0);
+    const known = new Set([...out.matchAll(/(--[a-z][a-z-]*)/g)].map((m) => m[1]!));
+    for (const flag of flagsOf(container.args!)) expect(known, flag).toContain(flag);
+    expect(value('--postgres')).toBe('$(POSTGRES_URL)');
+    expect(container.env!.find((e) => e.name === 'POSTGRES_URL')?.valueFrom?.secretKeyRef?.name).toBe(
+      'posture-database',
+    );
+    expect(value('--origin')).toMatch(/^https:\/\//);
+    expect(value('--host')).toBe('0.0.0.0');
+    expect(container.ports!.find((p) => p.name === 'http')!.containerPort).toBe(Number(value('--port')));
+  });
+
+  it('gets the audit signer key and the console key from posture-keys, with mode 0600', () => {
+    const keysMount = container.volumeMounts!.find((m) => m.name === 'keys')!;
+    expect(keysMount.mountPath).toBe('/var/lib/posture/.posture');
+    expect(value('--console-key').startsWith(`${keysMount.mountPath}/`)).toBe(true);
+    const init = consolePod.spec.initContainers[0]!.args!.join(' ');
+    for (const key of ['audit.key', 'console.key']) {
+      expect(init).toContain(`/etc/posture-keys/${key}`);
+      expect(init).toMatch(new RegExp(`chmod 600 .*${key.replace('.', '\\.')}`));
+    }
+    expect(consolePod.spec.volumes.find((v) => v.name === 'key-secret')?.secret?.secretName).toBe(
+      'posture-keys',
+    );
+    expect(text).toContain('--from-file=console.key=.posture/console.key');
+  });
+
+  it('runs locked down: non-root, read-only root, no privilege escalation, no capabilities', () => {
+    expect(consolePod.spec.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(consolePod.spec.automountServiceAccountToken).toBe(false);
+    const volumes = new Set(consolePod.spec.volumes.map((v) => v.name));
+    for (const c of [...consolePod.spec.initContainers, ...consolePod.spec.containers]) {
+      expect(c.securityContext, c.name).toMatchObject({
+        readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false,
+        capabilities: { drop: ['ALL'] },
+      });
+      for (const mount of c.volumeMounts ?? []) expect(volumes, mount.name).toContain(mount.name);
+    }
+  });
+
+  it('probes paths a running console answers without a login', async () => {
+    const paths = [container.startupProbe, container.readinessProbe, container.livenessProbe].map(
+      (p) => p!.httpGet.path,
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'posture-deploy-console-'));
+    writeFileSync(join(dir, 'posture.yaml'), byKind('ConfigMap').data!['posture.yaml']!);
+    const child = spawn('node', [BIN, 'console', '--port', '0', '--policy', 'posture.yaml'], {
+      cwd: dir,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    try {
+      const url = await new Promise<string>((resolveUrl, reject) => {
+        let stderr = '';
+        const timer = setTimeout(() => reject(new Error(`console did not start: ${stderr}`)), 20_000);
+        child.stderr!.on('data', (chunk: Buffer) => {
+          stderr += chunk.toString();
+          const match = /posture console: (http:\/\/\S+?)\/? /.exec(stderr);
+          if (match) {
+            clearTimeout(timer);
+            resolveUrl(match[1]!);
+          }
+        });
+        child.once('exit', (code) => reject(new Error(`console exited ${code}: ${stderr}`)));
+      });
+      for (const path of new Set(paths)) {
+        const answer = await fetch(`${url}${path}`);
+        expect(answer.status, path).toBe(200);
+      }
+    } finally {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
