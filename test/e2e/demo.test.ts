@@ -145,6 +145,8 @@ describe('posture demo agent', () => {
         expect.arrayContaining([expect.stringContaining('<IMPORTANT>')]),
       );
       expect((await inventory.tool('northwind', 'get_order'))?.status).toBe('approved');
+      // Its agents: the one the demo ran, recorded when its sessions opened.
+      expect((await inventory.agents()).map((a) => a.name)).toEqual(['support-agent']);
     } finally {
       await inventory.close();
     }

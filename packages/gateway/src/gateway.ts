@@ -659,7 +659,7 @@ export class Gateway {
    * Opens an agent session in the session store for a verified token: `replay` when the token
    * already opened one, in this process or any sharing the store.
    */
-  openSession(session: {
+  async openSession(session: {
     id: string;
     agent: string;
     user: string;
@@ -668,7 +668,12 @@ export class Gateway {
     init: unknown;
   }): Promise<SessionOpenResult> {
     const { expiresAtMs, ...rest } = session;
-    return this.#sessionStore.open({ ...rest, expires_at: expiresAtMs }, (this.#options.clock ?? Date.now)());
+    const now = (this.#options.clock ?? Date.now)();
+    const opened = await this.#sessionStore.open({ ...rest, expires_at: expiresAtMs }, now);
+    // The inventory's agents: who has connected, and when last. Not evidence: a failure to
+    // record it does not refuse the session.
+    if (opened.ok) await this.#options.inventory?.recordAgent(session.agent, new Date(now)).catch(() => {});
+    return opened;
   }
 
   /** A live session opened here or by another process sharing the store. */
