@@ -131,6 +131,9 @@ describe.skipIf(skipWithoutChromium('the console browser tests'))(
       // Who may not do everything: an admin who is no approver, an approver with no second factor.
       await users.add({ name: 'adam', password: PASSWORD, roles: ['admin'] });
       await users.add({ name: 'erin', password: PASSWORD, roles: ['approver'] });
+      // An approver by role with a second factor, but in none of the policy's approver groups.
+      await users.add({ name: 'dave', password: PASSWORD, roles: ['approver'] });
+      await users.enrolTotp('dave', { confirmed: true });
       const { secret } = await users.enrolTotp('carol', { confirmed: true });
       carolTotp = new TOTP({ secret: Secret.fromBase32(secret), digits: 6, period: 30, algorithm: 'SHA1' });
 
@@ -417,7 +420,7 @@ describe.skipIf(skipWithoutChromium('the console browser tests'))(
       await open('Approvals');
     });
 
-    it('shows an admin who is no approver, and an approver without a second factor, why they cannot act', async () => {
+    it('shows an admin who is no approver, an approver without a second factor, and one outside the approvers, why they cannot act', async () => {
       const signInAs = async (user: string) => {
         await page.click('.sidebar-foot button.link');
         await page.locator('.login-form').waitFor();
@@ -451,6 +454,12 @@ describe.skipIf(skipWithoutChromium('the console browser tests'))(
       expect(await page.locator('tr[data-tool] button:has-text("Approve")').count()).toBe(0);
       // Not an admin: no note about approving definitions either.
       expect(await page.isVisible('.inventory .factor-note')).toBe(false);
+      // An approver outside the request's approver groups is told so, with no buttons.
+      await signInAs('dave');
+      await open('Approvals');
+      await page.click(`tr[data-id="${requests.payout.id}"]`);
+      await expect.poll(() => decision.textContent(), WAIT).toContain("not among this request's approvers");
+      expect(await decision.locator('button').count()).toBe(0);
       await open('Approvals');
     });
 

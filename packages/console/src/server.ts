@@ -13,6 +13,8 @@ import { groupMembership } from '@posture/core';
 import {
   EVENT_KINDS,
   approvalEvent,
+  deciderRefusal,
+  type ApprovalRequest,
   type ApprovalQueue,
   type ApprovalStatus,
   type AuditEvent,
@@ -372,6 +374,21 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
 
   const factorsOf = (user: ConsoleUser) => ({ totp: user.totp, webauthn: user.webauthn > 0 });
   const hasFactor = (user: ConsoleUser) => user.totp || user.webauthn > 0;
+  /**
+   * A request as an approver sees it: with `refusal` when they could not decide it (their own
+   * request, an agent identity, not among its approvers), so the desk says so before anyone clicks.
+   */
+  const forViewer = (request: ApprovalRequest, user: ConsoleUser) => {
+    if (!user.roles.includes('approver')) return request;
+    const refused =
+      policy.policy && Object.hasOwn(policy.policy.agents, user.name)
+        ? {
+            code: 'self_approval' as const,
+            message: `\`${user.name}\` is an agent identity and cannot decide requests`,
+          }
+        : deciderRefusal(request, user.name, [...(membership.get(user.name) ?? [])]);
+    return refused ? { ...request, refusal: { code: refused.code, message: refused.message } } : request;
+  };
 
   /** The origin this request came through: its Origin when it is one of ours, else the first. */
   const originOf = (req: IncomingMessage) => {
@@ -884,28 +901,27 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
       method: 'GET',
       path: '/api/approvals',
       access: 'session',
-      async handle({ query, now: at }) {
+      async handle({ query, now: at, user }) {
         const status = query.get('status') || undefined;
         if (status !== undefined && !APPROVAL_STATUSES.includes(status as ApprovalStatus)) {
           throw bad(`\`status\` must be one of ${APPROVAL_STATUSES.join(', ')}`);
         }
         const limit = intParam(query, 'limit', 1, 1000) ?? 100;
-        return {
-          approvals: await approvals.list(
-            { ...(status ? { status: status as ApprovalStatus } : {}), limit },
-            at,
-          ),
-        };
+        const listed = await approvals.list(
+          { ...(status ? { status: status as ApprovalStatus } : {}), limit },
+          at,
+        );
+        return { approvals: listed.map((request) => forViewer(request, user)) };
       },
     },
     {
       method: 'GET',
       path: '/api/approvals/:id',
       access: 'session',
-      async handle({ params, now: at }) {
+      async handle({ params, now: at, user }) {
         const approval = await approvals.get(params.id!, at);
         if (!approval) throw new HttpError(404, 'not_found', `no approval request \`${params.id}\``);
-        return { approval };
+        return { approval: forViewer(approval, user) };
       },
     },
     {

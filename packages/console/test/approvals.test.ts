@@ -71,6 +71,24 @@ describe('the approvals desk', () => {
     expect((await h.approvals.get(id, new Date(h.clock.now)))!.status).toBe('pending');
   });
 
+  it('tells each approver, with the request, whether they could decide it and why not', async () => {
+    const theirs = await h.request({ user: 'bob' });
+    const refusal = async (user: string, id: string) =>
+      ((await (await as(user)).get(`/api/approvals/${id}`)).body.approval as { refusal?: unknown }).refusal;
+    expect(await refusal('bob', theirs)).toMatchObject({ code: 'self_approval' });
+    expect(await refusal('dave', theirs)).toMatchObject({
+      code: 'not_approver',
+      message: expect.stringContaining('group:approvers'),
+    });
+    expect(await refusal('support-bot', theirs)).toMatchObject({ code: 'self_approval' });
+    expect(await refusal('carol', theirs)).toBeUndefined();
+    expect(await refusal('vic', theirs)).toBeUndefined(); // a viewer decides nothing: no verdict to give
+    const listed = (await (await as('dave')).get('/api/approvals?status=pending')).body.approvals as Array<{
+      refusal?: { code: string };
+    }>;
+    expect(listed.map((a) => a.refusal?.code)).toEqual(['not_approver']);
+  });
+
   it('refuses an approver deciding their own request, and an agent identity deciding any', async () => {
     const own = await h.request({ user: 'bob' });
     const bob = await as('bob');

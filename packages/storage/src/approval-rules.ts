@@ -101,6 +101,43 @@ export function expiredRefusal(request: ApprovalRequest): Refusal {
 }
 
 /**
+ * Why `by` (in `byGroups`) may not decide `request` whatever its status: they requested it, are an
+ * agent identity, or are not among its approvers. Undefined when they may. The console shows it
+ * before anyone clicks; `decide` enforces it.
+ */
+export function deciderRefusal(
+  request: ApprovalRequest,
+  by: string,
+  byGroups: readonly string[],
+): Refusal | undefined {
+  if (typeof by !== 'string' || by.length === 0) {
+    return refuse('not_approver', 'the deciding user is missing', request);
+  }
+  if (by === request.user) {
+    return refuse(
+      'self_approval',
+      `\`${by}\` requested \`${request.id}\` and cannot decide their own request`,
+      request,
+    );
+  }
+  if (isAgentIdentity(by, request.agent)) {
+    return refuse('self_approval', `\`${by}\` is an agent identity and cannot decide requests`, request);
+  }
+  const groups = new Set(byGroups);
+  const approver = request.approvers.some((entry) =>
+    entry.startsWith('group:') ? groups.has(entry.slice('group:'.length)) : entry === by,
+  );
+  if (!approver) {
+    return refuse(
+      'not_approver',
+      `\`${by}\` is not among the approvers of \`${request.id}\` (\`${request.approvers.join('`, `')}\`)`,
+      request,
+    );
+  }
+  return undefined;
+}
+
+/**
  * Why `decision` may not be applied to `request` (as read just before the compare-and-set), or
  * undefined when it may. Binding, approvers and step-up never change after creation, so checking
  * them before the atomic update is sound; only the status can race, and the update re-checks it.
@@ -115,31 +152,8 @@ export function decisionRefusal(
   if (status !== 'pending') {
     return refuse('not_pending', `approval request \`${request.id}\` is already \`${status}\``, request);
   }
-  const by = decision.by;
-  if (typeof by !== 'string' || by.length === 0) {
-    return refuse('not_approver', 'the deciding user is missing', request);
-  }
-  if (by === request.user) {
-    return refuse(
-      'self_approval',
-      `\`${by}\` requested \`${request.id}\` and cannot decide their own request`,
-      request,
-    );
-  }
-  if (isAgentIdentity(by, request.agent)) {
-    return refuse('self_approval', `\`${by}\` is an agent identity and cannot decide requests`, request);
-  }
-  const groups = new Set(decision.byGroups);
-  const approver = request.approvers.some((entry) =>
-    entry.startsWith('group:') ? groups.has(entry.slice('group:'.length)) : entry === by,
-  );
-  if (!approver) {
-    return refuse(
-      'not_approver',
-      `\`${by}\` is not among the approvers of \`${request.id}\` (\`${request.approvers.join('`, `')}\`)`,
-      request,
-    );
-  }
+  const refused = deciderRefusal(request, decision.by, decision.byGroups);
+  if (refused) return refused;
   // Denying is always safe; only letting a call through needs the stronger proof.
   if (decision.approve && request.step_up) {
     const proof = decision.stepUp;

@@ -85,7 +85,7 @@ export type {
   NewException,
   StandingException,
 } from './ports.js';
-export { DEFAULT_MAX_EXCEPTION_MS } from './approval-rules.js';
+export { DEFAULT_MAX_EXCEPTION_MS, deciderRefusal } from './approval-rules.js';
 export {
   createMemoryApprovalQueue,
   createMemoryExceptionStore,

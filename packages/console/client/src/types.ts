@@ -50,6 +50,8 @@ export interface ApprovalRequest {
   step_up_proof?: { method: string; at: string };
   comment?: string;
   consumed_at?: string;
+  /** Set by the server when the signed-in approver could not decide this request, and why. */
+  refusal?: { code: 'not_approver' | 'self_approval'; message: string };
 }
 
 export interface ToolDefinition {

@@ -132,7 +132,7 @@ function decisionForm(
     placeholder: 'why (kept in the audit log)',
     'aria-label': 'comment',
   });
-  const own = request.user === session.user;
+  const own = request.user === session.user || request.refusal?.code === 'self_approval';
   // Only what the server would accept is offered: deciding needs the approver role (admin alone
   // does not decide: separation of duties) and a confirmed second factor.
   const canDecide = context.hasRole('approver');
@@ -194,6 +194,16 @@ function decisionForm(
         'enrol a second factor on the ',
         h('a', { href: '/account' }, 'Account page'),
         ' before deciding requests',
+      ),
+    );
+  if (request.refusal?.code === 'not_approver')
+    return h(
+      'div',
+      { class: 'decision' },
+      h(
+        'p',
+        { class: 'muted decision-note not-approver', role: 'note' },
+        `You are not among this request's approvers (${request.approvers.join(', ')}): one of them decides it.`,
       ),
     );
   const approveButton = h('button', { type: 'button', class: 'primary approve', disabled: own });
