@@ -26,6 +26,7 @@ export {
   DEFAULT_SCRYPT_COST,
   ROLES,
   createMemoryConsoleUsers,
+  countSqliteConsoleUsers,
   openSqliteConsoleUsers,
   type ConsoleUser,
   type ConsoleUsers,

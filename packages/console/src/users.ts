@@ -425,6 +425,24 @@ interface CredentialRow extends Omit<WebAuthnCredential, 'transports'> {
   transports: string;
 }
 
+/**
+ * How many console users a SQLite file holds, read-only: opens nothing for writing, seals nothing,
+ * creates no key. 0 when the file or its users table does not exist.
+ */
+export function countSqliteConsoleUsers(path: string): number {
+  if (!existsSync(path)) return 0;
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    const table = db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'posture_console_users'")
+      .get();
+    if (!table) return 0;
+    return (db.prepare('SELECT count(*) AS n FROM posture_console_users').get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
 /** Console users in the SQLite file at `path` (the gateway's evidence file), created if missing. */
 export function openSqliteConsoleUsers(
   path: string,

@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   checkPassword,
+  countSqliteConsoleUsers,
   createMemoryConsoleUsers,
   hashPassword,
   openSqliteConsoleUsers,
@@ -104,5 +105,25 @@ describe('the SQLite store', () => {
     expect(() => openSqliteConsoleUsers(join(folder, 'missing.db'), { create: false })).toThrow(
       'no console users store',
     );
+  });
+});
+
+describe('countSqliteConsoleUsers', () => {
+  it('counts the users of a file read-only: no key made, no secret sealed, no file created', async () => {
+    const path = join(folder, 'count.db');
+    expect(countSqliteConsoleUsers(path)).toBe(0);
+    expect(existsSync(path)).toBe(false);
+    const keyFile = join(folder, 'count.key');
+    const users = openSqliteConsoleUsers(path, { scryptCost: TEST_COST, keyFile });
+    await users.add({ name: 'dana', password: 'a long password', roles: ['approver'] });
+    await users.add({ name: 'sam', password: 'another password', roles: ['viewer'] });
+    await users.close();
+    const before = await dumpSqlite(path);
+    expect(countSqliteConsoleUsers(path)).toBe(2);
+    expect(await dumpSqlite(path)).toEqual(before);
+    expect(existsSync(join(folder, 'console.key'))).toBe(false);
+    const other = join(folder, 'other.db');
+    new Database(other).close(); // a database without console users
+    expect(countSqliteConsoleUsers(other)).toBe(0);
   });
 });

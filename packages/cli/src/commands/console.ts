@@ -4,7 +4,6 @@
 // SQLite file the gateway writes (`--db`), or with `--postgres` in PostgreSQL beside the evidence,
 // so that several consoles behind one address share both. TOTP secrets are sealed under the
 // console key (`--console-key`, by default `console.key` beside `--db` or `.posture/console.key`).
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
@@ -69,17 +68,11 @@ async function openSessions(options: StoreOptions) {
 
 /** How many console users the SQLite file holds (0 when there is no file or no users table). */
 async function sqliteUserCount(db: string): Promise<number> {
-  if (!existsSync(db)) return 0;
-  const { openSqliteConsoleUsers } = await import('@posture/console');
+  const { countSqliteConsoleUsers } = await import('@posture/console');
   try {
-    const users = openSqliteConsoleUsers(db, { create: false });
-    try {
-      return (await users.list()).length;
-    } finally {
-      await users.close();
-    }
+    return countSqliteConsoleUsers(db);
   } catch {
-    return 0;
+    return 0; // not a database, or locked: nothing to say about it
   }
 }
 
