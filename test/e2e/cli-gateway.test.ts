@@ -112,6 +112,12 @@ describe('posture gateway (a process)', () => {
     expect(() => posture(['token', 'revoke', '--as', 'alice'])).toThrow(
       /give one of --token, --jti or --agent/,
     );
+    const listed = JSON.parse(posture(['token', 'revocations', '--json'])) as Array<{
+      subject: string;
+      id: string;
+    }>;
+    expect(listed).toEqual([expect.objectContaining({ subject: 'jti', id: issued.jti })]);
+    expect(posture(['token', 'revocations'])).toContain(`token ${issued.jti}`);
 
     const audit = await openSqliteAuditLog({ path: join(dir, '.posture', 'posture.db') });
     try {

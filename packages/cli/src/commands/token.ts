@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { durationMs } from '@posture/core';
 import { CliError, type Register } from '../io.js';
 import { readPolicy } from '../policy.js';
+import { escapeText } from './approvals.js';
 import {
   DEFAULT_PORT,
   DEFAULT_TOKEN_KEY,
@@ -157,15 +158,7 @@ export const registerToken: Register = (program, io) => {
       });
       try {
         let sessions = stores.sessions;
-        if (options.redis) {
-          const { openRedisSessionStore } = await import('@posture/storage');
-          sessions = await openRedisSessionStore({
-            url: options.redis,
-            ...(options.redisPrefix ? { prefix: options.redisPrefix } : {}),
-          }).catch((error: unknown) => {
-            throw new CliError(`cannot use Redis at \`${options.redis}\`: ${(error as Error).message}`);
-          });
-        }
+        if (options.redis) sessions = await openSessionStoreFor(options);
         try {
           await sessions.revoke(revocation, now);
         } finally {
@@ -173,8 +166,8 @@ export const registerToken: Register = (program, io) => {
         }
         const what =
           revocation.subject === 'jti'
-            ? `token \`${revocation.id}\``
-            : `every token of agent \`${revocation.id}\` issued until ${new Date(now).toISOString()}`;
+            ? `token \`${escapeText(revocation.id)}\``
+            : `every token of agent \`${escapeText(revocation.id)}\` issued until ${new Date(now).toISOString()}`;
         try {
           await stores.audit.append({
             time: new Date(now).toISOString(),
@@ -198,7 +191,64 @@ export const registerToken: Register = (program, io) => {
         await stores.close();
       }
     });
+
+  token
+    .command('revocations')
+    .description('list the revocations in force, as every gateway sharing the store reads them')
+    .option('--db <file>', 'the SQLite file the gateway uses', join('.posture', 'posture.db'))
+    .option('--postgres <url>', 'the PostgreSQL the gateways share')
+    .option('--redis <url>', 'the Redis the gateways share')
+    .option('--redis-prefix <prefix>', 'key prefix in Redis (default posture:)')
+    .option('--json', 'as JSON')
+    .action(async (options: RevokeOptions & { json?: boolean }) => {
+      const sessions = await openSessionStoreFor(options);
+      try {
+        const revocations = (await sessions.revocations(Date.now())).map((r) => ({
+          subject: r.subject,
+          id: r.id,
+          revoked_at: new Date(r.at).toISOString(),
+          until: new Date(r.until).toISOString(),
+        }));
+        if (options.json) {
+          io.stdout(`${JSON.stringify(revocations, null, 2)}\n`);
+          return;
+        }
+        if (revocations.length === 0) {
+          io.stdout('no revocations in force\n');
+          return;
+        }
+        for (const r of revocations) {
+          const what =
+            r.subject === 'jti'
+              ? `token ${escapeText(r.id)}`
+              : `agent ${escapeText(r.id)}: tokens issued until ${r.revoked_at}`;
+          io.stdout(`${what}  (revoked ${r.revoked_at}, until ${r.until})\n`);
+        }
+      } finally {
+        await sessions.close();
+      }
+    });
 };
+
+/** The session store the gateways use, alone: Redis when given, else PostgreSQL, else the SQLite file. */
+async function openSessionStoreFor(
+  options: Pick<RevokeOptions, 'db' | 'postgres' | 'redis' | 'redisPrefix'>,
+) {
+  const storage = await import('@posture/storage');
+  try {
+    if (options.redis) {
+      return await storage.openRedisSessionStore({
+        url: options.redis,
+        ...(options.redisPrefix ? { prefix: options.redisPrefix } : {}),
+      });
+    }
+    if (options.postgres)
+      return await storage.openPostgresSessionStore({ config: { connectionString: options.postgres } });
+    return await storage.openSqliteSessionStore(options.db, { create: false });
+  } catch (error) {
+    throw new CliError((error as Error).message);
+  }
+}
 
 /** The jti and expiry of a token, read without verifying it: revoking any token is harmless. */
 function readClaims(token: string): { jti: string; exp: number } {
