@@ -2,8 +2,10 @@
 // gets a clear protocol error or a tool error, nothing is forwarded that should not be, and the
 // gateway keeps serving afterwards.
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openSqliteSessionStore } from '@posture/storage';
 import { INITIALIZE, startGateway, type TestGateway } from './support/gateway.js';
 
 const require = createRequire(import.meta.url);
@@ -222,5 +224,32 @@ describe('refused authentications', () => {
       detail: { remote: '[REDACTED:ipv4]' },
     });
     expect(refused[0]!.detail!.description).toBe('the token is not a compact JWT');
+  });
+});
+
+describe('the session store unavailable', () => {
+  it('opens no session (503), and refuses a call whose plan it cannot read, recording why', async () => {
+    const sessions = await openSqliteSessionStore(join(t.dir, 'sessions-going-away.db'));
+    const g = await startGateway(POLICY, { sessions });
+    try {
+      const client = await g.connect(await g.token());
+      expect(
+        (await client.callTool({ name: 'everything__echo', arguments: { message: 'up' } })).isError,
+      ).toBeFalsy();
+      await sessions.close(); // as a store that went away answers: every operation fails
+      const refused = await client.callTool({ name: 'everything__echo', arguments: { message: 'down' } });
+      expect(refused.isError).toBe(true);
+      expect(JSON.stringify(refused.content)).toContain('state.unavailable');
+      const opening = await g.post(INITIALIZE, { authorization: `Bearer ${await g.token()}` });
+      expect(opening.status).toBe(503);
+      expect(opening.text).toContain('the session store is unavailable');
+      const events = await g.audit.search({ tool: 'everything/echo', kind: 'call' });
+      expect(events.map((e) => [e.outcome, e.reasons?.[0]?.code])).toEqual([
+        ['allowed', 'grant.allow'],
+        ['denied', 'state.unavailable'],
+      ]);
+    } finally {
+      await g.close();
+    }
   });
 });
