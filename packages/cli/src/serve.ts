@@ -231,10 +231,11 @@ export async function serveGateway(options: ServeGatewayOptions): Promise<Served
     policy: options.compiled,
     ...(options.oidc ? { oidc: [options.oidc] } : {}),
   });
-  // Revocations (`posture token revoke`) reach every replica within a few seconds. If the store
-  // cannot be read, the last set read stays in force.
-  const sessionStore = redisSessions ?? stores.sessions;
-  const readRevocations = async () => tokens.setRevocations(await sessionStore.revocations(Date.now()));
+  // Revocations (`posture token revoke`, the console) reach every replica within a few seconds.
+  // They are security records, kept with the evidence (SQLite or PostgreSQL), never in Redis
+  // alone, which may keep nothing across its restart. If they cannot be read, the last set read
+  // stays in force.
+  const readRevocations = async () => tokens.setRevocations(await stores.sessions.revocations(Date.now()));
   const revocations = setInterval(() => void readRevocations().catch(() => {}), REVOCATION_REFRESH_MS);
   revocations.unref();
   const closeRest = async () => {

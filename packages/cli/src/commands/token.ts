@@ -33,8 +33,6 @@ interface RevokeOptions {
   reason?: string;
   db: string;
   postgres?: string;
-  redis?: string;
-  redisPrefix?: string;
 }
 
 /** Past a token's `exp`, how long a gateway still accepts it (its clock tolerance), and then some. */
@@ -118,8 +116,6 @@ export const registerToken: Register = (program, io) => {
     .option('--reason <text>', 'why (recorded in the audit log)')
     .option('--db <file>', 'the SQLite file the gateway uses', join('.posture', 'posture.db'))
     .option('--postgres <url>', 'the PostgreSQL the gateways share')
-    .option('--redis <url>', 'the Redis the gateways share (sessions and revocations live there)')
-    .option('--redis-prefix <prefix>', 'key prefix in Redis (default posture:)')
     .action(async (options: RevokeOptions) => {
       const given = [options.token, options.jti, options.agent].filter((v) => v !== undefined);
       if (given.length !== 1) throw new CliError('give one of --token, --jti or --agent');
@@ -157,13 +153,7 @@ export const registerToken: Register = (program, io) => {
         ...(options.postgres ? { postgres: options.postgres } : {}),
       });
       try {
-        let sessions = stores.sessions;
-        if (options.redis) sessions = await openSessionStoreFor(options);
-        try {
-          await sessions.revoke(revocation, now);
-        } finally {
-          if (sessions !== stores.sessions) await sessions.close();
-        }
+        await stores.sessions.revoke(revocation, now);
         const what =
           revocation.subject === 'jti'
             ? `token \`${escapeText(revocation.id)}\``
@@ -197,8 +187,6 @@ export const registerToken: Register = (program, io) => {
     .description('list the revocations in force, as every gateway sharing the store reads them')
     .option('--db <file>', 'the SQLite file the gateway uses', join('.posture', 'posture.db'))
     .option('--postgres <url>', 'the PostgreSQL the gateways share')
-    .option('--redis <url>', 'the Redis the gateways share')
-    .option('--redis-prefix <prefix>', 'key prefix in Redis (default posture:)')
     .option('--json', 'as JSON')
     .action(async (options: RevokeOptions & { json?: boolean }) => {
       const sessions = await openSessionStoreFor(options);
@@ -230,20 +218,16 @@ export const registerToken: Register = (program, io) => {
     });
 };
 
-/** The session store the gateways use, alone: Redis when given, else PostgreSQL, else the SQLite file. */
-async function openSessionStoreFor(
-  options: Pick<RevokeOptions, 'db' | 'postgres' | 'redis' | 'redisPrefix'>,
-) {
+/**
+ * The store the gateways read revocations from, alone: PostgreSQL when given, else the SQLite file
+ * (never Redis: revocations are kept with the evidence).
+ */
+async function openSessionStoreFor(options: Pick<RevokeOptions, 'db' | 'postgres'>) {
   const storage = await import('@posture/storage');
   try {
-    if (options.redis) {
-      return await storage.openRedisSessionStore({
-        url: options.redis,
-        ...(options.redisPrefix ? { prefix: options.redisPrefix } : {}),
-      });
-    }
-    if (options.postgres)
+    if (options.postgres) {
       return await storage.openPostgresSessionStore({ config: { connectionString: options.postgres } });
+    }
     return await storage.openSqliteSessionStore(options.db, { create: false });
   } catch (error) {
     throw new CliError((error as Error).message);
