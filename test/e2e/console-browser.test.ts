@@ -24,6 +24,7 @@ import {
   type ApprovalRequest,
   type AuditEvent,
   type AuditLog,
+  createMemorySessionStore,
   type ExceptionStore,
   type Inventory,
 } from '@posture/storage';
@@ -82,6 +83,8 @@ describe.skipIf(skipWithoutChromium('the console browser tests'))(
     let approvals: Reopenable<ApprovalQueue>;
     let inventory: Reopenable<Inventory>;
     let exceptions: ExceptionStore;
+    /** Where the gateways would read revocations from. */
+    const revocations = createMemorySessionStore();
     let users: ConsoleUsers;
     let carolTotp: TOTP;
     let server: { url: string; close(): Promise<void> };
@@ -148,6 +151,7 @@ describe.skipIf(skipWithoutChromium('the console browser tests'))(
         now,
         sessions: { idleMs: IDLE_MS },
         streamIntervalMs: 250,
+        revocations,
       });
       // Passkeys need a host name (an IP address is no WebAuthn RP ID): the console under `localhost`.
       base = server.url.replace('127.0.0.1', 'localhost').replace(/\/$/, '');
@@ -400,6 +404,14 @@ describe.skipIf(skipWithoutChromium('the console browser tests'))(
         status: 'approved',
         approved_by: 'bob',
       });
+      // And revokes every token of an agent, with the passkey again: the gateways' store has it.
+      await page.locator('tr[data-agent="support-bot"] button.revoke-agent').click();
+      await page.locator('dialog.stepup').getByText('Use security key').click();
+      await expect.poll(() => page.textContent('.inventory .notice'), WAIT).toContain('revoked every token');
+      await page.locator('tr[data-agent="support-bot"] .chip-approval-denied').waitFor(WAIT);
+      expect(await revocations.revocations(now().getTime())).toEqual([
+        expect.objectContaining({ subject: 'agent', id: 'support-bot' }),
+      ]);
       await cdp.detach();
       await open('Approvals');
     });

@@ -4,6 +4,7 @@
 // console while the agent waits lets the refund through, and a definition re-approved there
 // brings the changed tool back.
 import { execFile, spawn } from 'node:child_process';
+import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -26,6 +27,7 @@ describe('posture demo agent', () => {
   let events: StoredEvent[];
   let firstSession: string | undefined;
   let reenabled: { before: string; listed: boolean; result: string };
+  let revoked: { before: boolean; refused: string };
 
   beforeAll(async () => {
     posture = await startPosture();
@@ -33,6 +35,7 @@ describe('posture demo agent', () => {
     const approved = await runWaitingForApproval(posture);
     waited = approved.out;
     reenabled = await reapproveShipmentTool(posture, approved.desk);
+    revoked = await revokeAgentInConsole(posture);
     // Alerts are recorded in the background; the stop waits for the gateway to close.
     await new Promise((r) => setTimeout(r, 300));
     expect(await posture.stop()).toBe(0);
@@ -161,6 +164,16 @@ describe('posture demo agent', () => {
     expect(approvedDefinition).toMatchObject({ actor: { user: 'dana' }, tool: 'northwind/get_shipment' });
   });
 
+  it('refuses the agent’s tokens within seconds once an admin revokes them in the console', () => {
+    expect(revoked.before).toBe(true);
+    expect(revoked.refused).toMatch(/401|revoked/);
+    const [event] = events.filter((e) => e.kind === 'revocation');
+    expect(event).toMatchObject({
+      actor: { user: 'erin', agent: 'support-agent' },
+      detail: { subject: 'agent', id: 'support-agent', reason: 'suspected leak' },
+    });
+  });
+
   it('raises an anomaly alert on the burst of denied calls, by the policy’s thresholds', () => {
     const anomaly = alerts('anomaly.denials');
     expect(anomaly[0]).toMatchObject({
@@ -244,6 +257,56 @@ async function reapproveShipmentTool(posture: StartedPosture, desk: Desk) {
   }
 }
 
+/**
+ * Erin, a second admin added with `posture console user add --totp` while Posture runs, revokes
+ * every token of support-agent in the console; a session opened before with a token issued before
+ * is refused within seconds (the gateway reads revocations every 3 s).
+ */
+async function revokeAgentInConsole(posture: StartedPosture) {
+  const cli = async (args: string[]) =>
+    (await run('node', [BIN, ...args], { cwd: posture.dir, encoding: 'utf8' })).stdout;
+  const token = (
+    await cli([
+      'token',
+      'issue',
+      '--agent',
+      'support-agent',
+      '--user',
+      'sam',
+      '--audience',
+      posture.gatewayUrl,
+      '--policy',
+      resolve('examples/demo/posture.yaml'),
+    ])
+  ).trim();
+  const client = new Client({ name: 'revoked', version: '1' });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(posture.gatewayUrl), {
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
+    }),
+  );
+  const call = () => client.callTool({ name: 'northwind__list_orders', arguments: {} });
+  const before = !(await call()).isError;
+  const added = await cli(['console', 'user', 'add', 'erin', '--role', 'admin', '--totp']);
+  const password = /password: (\S+)/.exec(added)![1]!;
+  const secret = /secret=([A-Z2-7]+)/.exec(added)![1]!;
+  const desk = await loginAs(posture, 'erin', password);
+  await desk('POST', '/api/agents/support-agent/revoke', {
+    stepUp: { method: 'totp', code: new TOTP({ secret: Secret.fromBase32(secret) }).generate() },
+    reason: 'suspected leak',
+  });
+  let refused: string | undefined;
+  for (let i = 0; i < 40 && refused === undefined; i++) {
+    refused = await call().then(
+      () => undefined,
+      (error: unknown) => String(error),
+    );
+    if (refused === undefined) await new Promise((r) => setTimeout(r, 200));
+  }
+  await client.close().catch(() => {});
+  return { before, refused: refused ?? 'still served' };
+}
+
 interface Desk {
   (
     method: string,
@@ -261,11 +324,22 @@ interface Desk {
 
 /** Signs the console user `start` printed in, and enrols an authenticator app (deciding needs one). */
 async function signIn(posture: StartedPosture): Promise<Desk> {
+  const desk = await loginAs(posture, posture.consoleUser!, posture.consolePassword!);
+  const { secret } = await desk('POST', '/api/totp/enrol');
+  await desk('POST', '/api/totp/confirm', {
+    code: new TOTP({ secret: Secret.fromBase32(secret) }).generate(),
+  });
+  desk.secret = secret;
+  return desk;
+}
+
+/** A console session of `user`, as the API's caller: cookie and CSRF token sent with every request. */
+async function loginAs(posture: StartedPosture, user: string, password: string): Promise<Desk> {
   const base = posture.consoleUrl!;
   const login = await fetch(`${base}/api/login`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ user: posture.consoleUser, password: posture.consolePassword }),
+    body: JSON.stringify({ user, password }),
   });
   expect(login.status).toBe(200);
   const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
@@ -280,10 +354,5 @@ async function signIn(posture: StartedPosture): Promise<Desk> {
     if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
     return json;
   }) as Desk;
-  const { secret } = await desk('POST', '/api/totp/enrol');
-  await desk('POST', '/api/totp/confirm', {
-    code: new TOTP({ secret: Secret.fromBase32(secret) }).generate(),
-  });
-  desk.secret = secret;
   return desk;
 }

@@ -15,6 +15,7 @@ import {
   approvalEvent,
   deciderRefusal,
   type ApprovalRequest,
+  type SessionStore,
   type ApprovalQueue,
   type ApprovalStatus,
   type AuditEvent,
@@ -71,6 +72,11 @@ export interface ConsoleOptions {
    * their logins: a cookie one made is accepted by the others, a logout on one ends it on all.
    */
   sessionStore?: ConsoleSessions;
+  /**
+   * Where agent token revocations are kept: the store every gateway reads them from (the
+   * evidence's, SQLite or PostgreSQL). Without it, the inventory shows none and offers no revoking.
+   */
+  revocations?: Pick<SessionStore, 'revoke' | 'revocations'>;
   loginLimits?: { perUser?: number; perAddress?: number; windowMs?: number };
   /** How often the stores are polled for the event stream (default 1000 ms). */
   streamIntervalMs?: number;
@@ -96,6 +102,11 @@ const DEFAULT_PORT = 7400;
 const MAX_BODY = 64 * 1024;
 const CHALLENGE_MS = 5 * 60_000;
 const STEP_UP_FAILURES = 5;
+/**
+ * How long an agent's revocation lasts: past it, every token issued before it has expired (the
+ * gateway's longest token lifetime, an hour, and its clock tolerance).
+ */
+const AGENT_REVOCATION_MS = 61 * 60_000;
 /** A session seen again this soon is not written again (a page load makes several requests). */
 const TOUCH_MS = 1000;
 const SWEEP_MS = 60_000;
@@ -832,7 +843,7 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
       method: 'GET',
       path: '/api/inventory',
       access: 'session',
-      async handle() {
+      async handle(context) {
         const catalog = policy.compiled?.catalog;
         const tools = [];
         for (const tool of await inventory.tools()) {
@@ -849,11 +860,89 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
             ...(approved ? { approved_definition: approved.definition } : {}),
           });
         }
+        // An agent's tokens revoked until a time: shown beside it, so a revoked agent stands out.
+        const revoked = new Map(
+          ((await options.revocations?.revocations(context.now.getTime())) ?? [])
+            .filter((r) => r.subject === 'agent')
+            .map((r) => [r.id, r]),
+        );
         return {
-          agents: await inventory.agents(),
+          agents: (await inventory.agents()).map((agent) => {
+            const revocation = revoked.get(agent.name);
+            return revocation
+              ? {
+                  ...agent,
+                  tokens_revoked: {
+                    at: new Date(revocation.at).toISOString(),
+                    until: new Date(revocation.until).toISOString(),
+                  },
+                }
+              : agent;
+          }),
           servers: await inventory.servers(),
           tools,
           exceptions: await options.exceptions.list(),
+          revoking: options.revocations !== undefined,
+        };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/agents/:name/revoke',
+      access: 'admin',
+      async handle(context) {
+        const agent = context.params.name!;
+        const body = await context.body();
+        const reason = optionalString(body, 'reason');
+        if (!options.revocations) {
+          throw new HttpError(409, 'not_configured', "this console does not reach the gateways' revocations");
+        }
+        if (!hasFactor(context.user)) {
+          throw new HttpError(
+            403,
+            'no_second_factor',
+            "enrol a second factor before revoking an agent's tokens",
+          );
+        }
+        const known =
+          (policy.policy && Object.hasOwn(policy.policy.agents, agent)) ||
+          (await inventory.agents()).some((seen) => seen.name === agent);
+        if (!known)
+          throw new HttpError(404, 'not_found', `no agent \`${agent}\` in the policy or the inventory`);
+        if (body.stepUp === undefined) {
+          throw new HttpError(409, 'step_up_required', "revoking an agent's tokens needs step-up");
+        }
+        const stepUp = await verifyStepUp(context, body.stepUp);
+        await audit.size(); // the log is reachable before anything changes
+        const at = context.now.getTime();
+        const revocation = { subject: 'agent' as const, id: agent, at, until: at + AGENT_REVOCATION_MS };
+        await options.revocations.revoke(revocation, at);
+        await record({
+          time: context.now.toISOString(),
+          kind: 'revocation',
+          actor: { user: context.user.name, agent },
+          outcome: 'denied',
+          detail: {
+            subject: 'agent',
+            id: agent,
+            until: new Date(revocation.until).toISOString(),
+            step_up: stepUp,
+            ...(reason !== undefined ? { reason } : {}),
+          },
+        }).catch(() => {
+          throw new HttpError(
+            503,
+            'store_unavailable',
+            'the revocation is in force; its audit event will be written when the log is back',
+          );
+        });
+        return {
+          revocation: {
+            subject: 'agent',
+            id: agent,
+            at: context.now.toISOString(),
+            until: new Date(revocation.until).toISOString(),
+          },
         };
       },
     },
@@ -1451,6 +1540,7 @@ export const CONSOLE_ROUTES: ReadonlyArray<{ method: 'GET' | 'POST'; path: strin
   { method: 'POST', path: '/api/webauthn/stepup/options', access: 'session' },
   { method: 'GET', path: '/api/overview', access: 'session' },
   { method: 'GET', path: '/api/inventory', access: 'session' },
+  { method: 'POST', path: '/api/agents/:name/revoke', access: 'admin' },
   { method: 'POST', path: '/api/inventory/approve', access: 'admin' },
   { method: 'GET', path: '/api/approvals', access: 'session' },
   { method: 'GET', path: '/api/approvals/:id', access: 'session' },

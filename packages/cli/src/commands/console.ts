@@ -159,6 +159,8 @@ async function serve(io: Io, options: ServeOptions): Promise<void> {
       policy: { path: options.policy, text },
       users,
       sessionStore,
+      // Revoking an agent's tokens here reaches every gateway that shares the evidence store.
+      revocations: stores.sessions,
       log,
       ...(options.origin !== undefined ? { origin: options.origin } : {}),
       ...(options.mfaLogin ? { secondFactorAtLogin: true } : {}),

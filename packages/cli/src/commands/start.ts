@@ -246,6 +246,7 @@ async function startConsole(options: {
       policy: { path: options.policyPath, text: options.policyText },
       users,
       sessionStore,
+      revocations: options.stores.sessions,
       log: options.log,
     });
     return {

@@ -97,6 +97,8 @@ export interface Seen {
   name: string;
   first_seen: string;
   last_seen: string;
+  /** Agents only: every token issued until `at` is refused, until `until`. */
+  tokens_revoked?: { at: string; until: string };
 }
 
 export interface PillarScore {

@@ -13,6 +13,8 @@ interface InventoryResponse {
   servers: Seen[];
   tools: InventoryTool[];
   exceptions?: StandingException[];
+  /** Whether this console can revoke agents' tokens (it reaches the gateways' revocations). */
+  revoking?: boolean;
 }
 
 function exceptionRow(exception: StandingException): HTMLTableRowElement {
@@ -101,6 +103,57 @@ export const inventoryPage: PageFactory = ({ api, session, hasRole }) => {
       button.disabled = false;
     }
   };
+
+  // Revoking an agent's tokens always needs step-up (API.md); the agent reconnects only with a
+  // token issued after it.
+  const revokeAgent = async (agent: string, button: HTMLButtonElement) => {
+    message.textContent = '';
+    const stepUp = await askStepUp(api, session, `Revoking every token of ${agent}`);
+    if (!stepUp) return;
+    button.disabled = true;
+    try {
+      const { revocation } = await api.post<{ revocation: { until: string } }>(
+        `/api/agents/${encodeURIComponent(agent)}/revoke`,
+        { stepUp },
+      );
+      message.textContent = `revoked every token of ${agent} issued until now; the gateways refuse them within seconds (until ${revocation.until})`;
+      await refresh();
+    } catch (error) {
+      message.textContent = errorText(error);
+      button.disabled = false;
+    }
+  };
+
+  const agentRow = (agent: Seen, revoking: boolean) =>
+    h(
+      'tr',
+      { data: { agent: agent.name } },
+      h('td', null, escapedText(agent.name)),
+      h('td', null, time(agent.first_seen)),
+      h('td', null, time(agent.last_seen)),
+      h(
+        'td',
+        null,
+        agent.tokens_revoked
+          ? [
+              chip('tokens revoked', 'approval-denied'),
+              h('div', { class: 'muted' }, 'until ', time(agent.tokens_revoked.at)),
+            ]
+          : revoking && mayApprove
+            ? h(
+                'button',
+                {
+                  type: 'button',
+                  class: 'small danger revoke-agent',
+                  on: {
+                    click: (event) => void revokeAgent(agent.name, event.currentTarget as HTMLButtonElement),
+                  },
+                },
+                'Revoke tokens',
+              )
+            : '-',
+      ),
+    );
 
   const toolRows = (tool: InventoryTool): HTMLTableRowElement[] => {
     const key = `${tool.server}/${tool.name}`;
@@ -256,7 +309,11 @@ export const inventoryPage: PageFactory = ({ api, session, hasRole }) => {
     );
     replace(
       agents,
-      table(['agent', 'first seen', 'last seen'], inventory.agents.map(seenRow), 'no agents seen yet'),
+      table(
+        ['agent', 'first seen', 'last seen', 'tokens'],
+        inventory.agents.map((agent) => agentRow(agent, inventory.revoking === true)),
+        'no agents seen yet',
+      ),
     );
     replace(
       exceptions,
