@@ -356,7 +356,16 @@ export class Gateway {
       const exposed = this.#exposed.get(request.params.name);
       if (!exposed) throw new McpError(ErrorCode.InvalidParams, `unknown tool \`${request.params.name}\``);
       const progressToken = request.params._meta?.progressToken;
-      const canElicit = server.getClientCapabilities()?.elicitation !== undefined;
+      // A confirmation goes to the user by URL-mode elicitation when the client can open one and
+      // there is an approval page to point at; else by a form, when the client can show one (an
+      // empty `elicitation` capability means forms); else it is handled as an approval.
+      const elicitation = server.getClientCapabilities()?.elicitation as
+        { form?: object; url?: object } | undefined;
+      const byUrl = elicitation?.url !== undefined && this.#options.approvalUrl !== undefined;
+      const canElicit =
+        elicitation !== undefined &&
+        !byUrl &&
+        (elicitation.form !== undefined || elicitation.url === undefined);
       const call = { ...identity, tool: exposed.key, args };
       const upstream = this.#upstreams.get(exposed.server)!;
       const credential = this.#options.credentials?.[exposed.server];
@@ -416,7 +425,22 @@ export class Gateway {
         step.kind === 'step' && step.approvalId ? { covered: { approvalId: step.approvalId } } : {};
       let result = await this.#enforcer.call(call, execute, { ...options, ...covered });
       const waitMs = this.#options.approvalWaitMs ?? 60_000;
-      if (result.status === 'pending' && progressToken !== undefined && waitMs > 0) {
+      if (result.status === 'pending' && byUrl && result.decision.decision === 'confirm') {
+        const confirmed = await this.#confirmByUrl(server, exposed.key, result.approval.id, waitMs, extra);
+        if (confirmed === 'declined') {
+          // The request stays pending until it expires; nothing ran. (Its one audit event is the
+          // pending one already written.)
+          const answer = toToolResult(result, this.#options.approvalUrl);
+          return {
+            ...answer,
+            isError: true,
+            content: [
+              { type: 'text', text: 'the user did not open the approval page; the call did not run' },
+            ],
+          };
+        }
+        if (confirmed === 'approved') result = await this.#enforcer.call(call, execute, options);
+      } else if (result.status === 'pending' && progressToken !== undefined && waitMs > 0) {
         const decided = await this.#awaitApproval(
           result.approval.id,
           waitMs,
@@ -596,6 +620,40 @@ export class Gateway {
   }
 
   /** Waits until the request is decided (true when approved), expires, or the wait runs out. */
+  /**
+   * Sends the user to the approval page of a confirmation by URL-mode elicitation, then waits
+   * (up to `waitMs`) for the decision there, telling the client when it is done.
+   */
+  async #confirmByUrl(
+    server: Server,
+    tool: string,
+    id: string,
+    waitMs: number,
+    extra: { requestId: RequestId; signal: AbortSignal; sendNotification: (n: never) => Promise<void> },
+  ): Promise<'approved' | 'declined' | 'undecided'> {
+    const url = this.#options.approvalUrl!.replace('{id}', encodeURIComponent(id));
+    const answer = await server
+      .elicitInput(
+        {
+          mode: 'url',
+          message: `\`${tool}\` needs confirmation: open the approval page to review the exact call`,
+          url,
+          elicitationId: id,
+        },
+        { relatedRequestId: extra.requestId, signal: extra.signal, timeout: waitMs },
+      )
+      .catch(() => ({ action: 'cancel' as const }));
+    if (answer.action !== 'accept') return 'declined';
+    try {
+      const decided = await this.#awaitApproval(id, waitMs, extra.signal, async () => {});
+      return decided ? 'approved' : 'undecided';
+    } finally {
+      await server
+        .createElicitationCompletionNotifier(id, { relatedRequestId: extra.requestId })()
+        .catch(() => {});
+    }
+  }
+
   async #awaitApproval(
     id: string,
     waitMs: number,
