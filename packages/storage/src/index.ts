@@ -141,3 +141,4 @@ export { openPostgresSessionStore, type PostgresSessionStoreOptions } from './po
 export type { MessageRelay } from './ports.js';
 export { openRedisRelay, type RedisRelayOptions } from './redis/relay.js';
 export { openPostgresRelay } from './postgres/relay.js';
+export { migrateSchema } from './postgres/schema.js';

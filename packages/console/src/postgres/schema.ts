@@ -3,6 +3,7 @@
 // stores' own tables. Each step runs once, in one transaction under an advisory lock, so consoles
 // starting together migrate once. A released step is never edited: append one.
 import type pg from 'pg';
+import { migrateSchema } from '@posture/storage';
 
 const STEPS: readonly string[] = [
   // Names compare `COLLATE "C"` (code-point order), as in the other backends.
@@ -74,46 +75,10 @@ export async function openConsolePool(
     pool.on('error', () => {});
   }
   try {
-    await migrate(pool);
+    await migrateSchema(pool, 'console', STEPS);
   } catch (error) {
     if (owned) await pool.end().catch(() => {});
     throw new Error(`cannot open ${what} on postgresql: ${(error as Error).message}`, { cause: error });
   }
   return { pool, owned };
-}
-
-async function migrate(pool: pg.Pool): Promise<void> {
-  const client = await pool.connect();
-  let failure: Error | undefined;
-  try {
-    await client.query('BEGIN');
-    await client.query(`SELECT pg_advisory_xact_lock(hashtext('posture_console_schema'))`);
-    await client.query(`CREATE TABLE IF NOT EXISTS posture_console_schema (
-                          version integer PRIMARY KEY,
-                          applied_at timestamptz NOT NULL
-                        )`);
-    const { rows } = await client.query<{ version: number | null }>(
-      'SELECT max(version) AS version FROM posture_console_schema',
-    );
-    const current = rows[0]?.version ?? 0;
-    if (current > STEPS.length) {
-      throw new Error(
-        `console schema version \`${current}\` is newer than this posture supports (\`${STEPS.length}\`)`,
-      );
-    }
-    for (let version = current + 1; version <= STEPS.length; version++) {
-      await client.query(STEPS[version - 1]!);
-      await client.query('INSERT INTO posture_console_schema (version, applied_at) VALUES ($1, now())', [
-        version,
-      ]);
-    }
-    await client.query('COMMIT');
-  } catch (error) {
-    failure = error as Error;
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    // A client whose connection failed is discarded, not returned to the pool.
-    client.release(failure);
-  }
 }

@@ -6,11 +6,13 @@ import type pg from 'pg';
 
 export async function migrateSchema(
   pool: pg.Pool,
-  component: 'approvals' | 'counters' | 'inventory' | 'sessions',
+  /** `approvals`, `counters`, …, or another package's (`console`): names its version table. */
+  component: string,
   steps: readonly string[],
 ): Promise<void> {
   const table = `posture_${component}_schema`;
   const client = await pool.connect();
+  let failure: Error | undefined;
   try {
     await client.query('BEGIN');
     await client.query(`SELECT pg_advisory_xact_lock(hashtext('${table}'))`);
@@ -33,9 +35,11 @@ export async function migrateSchema(
     }
     await client.query('COMMIT');
   } catch (error) {
+    failure = error as Error;
     await client.query('ROLLBACK').catch(() => {});
     throw error;
   } finally {
-    client.release();
+    // A client whose connection failed is discarded, not returned to the pool.
+    client.release(failure);
   }
 }
