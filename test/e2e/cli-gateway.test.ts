@@ -128,22 +128,25 @@ describe('posture gateway (a process)', () => {
     }
   });
 
-  it('over stdio, with the token given at start', async () => {
+  it('over stdio, with the token given at start, again when the desktop client restarts it', async () => {
     const token = posture(['token', 'issue', '--agent', 'helper', '--user', 'alice']).trim();
-    const client = new Client({ name: 'desktop', version: '1' });
-    const transport = new StdioClientTransport({
-      command: 'node',
-      args: [BIN, 'gateway', '--stdio', '--token', token, '--db', join('.posture', 'stdio.db')],
-      cwd: dir,
-      stderr: 'pipe',
-    });
-    await client.connect(transport);
-    const result = await client.callTool({
-      name: 'everything__echo',
-      arguments: { message: 'from the desktop' },
-    });
-    expect(result.content).toEqual([{ type: 'text', text: 'Echo: from the desktop' }]);
-    await client.close();
+    // The client starts the gateway with the token from its configuration, each time it starts.
+    for (const run of ['first', 'second']) {
+      const client = new Client({ name: 'desktop', version: '1' });
+      const transport = new StdioClientTransport({
+        command: 'node',
+        args: [BIN, 'gateway', '--stdio', '--token', token, '--db', join('.posture', 'stdio.db')],
+        cwd: dir,
+        stderr: 'pipe',
+      });
+      await client.connect(transport);
+      const result = await client.callTool({
+        name: 'everything__echo',
+        arguments: { message: `from the desktop, ${run} start` },
+      });
+      expect(result.content).toEqual([{ type: 'text', text: `Echo: from the desktop, ${run} start` }]);
+      await client.close();
+    }
   });
 
   it('refuses to start over stdio with a token for another gateway', () => {

@@ -196,7 +196,10 @@ export async function serveGateway(options: ServeGatewayOptions): Promise<Served
     inventory: stores.inventory,
     exceptions: stores.exceptions,
     ...(counters ? { counters } : {}),
-    sessions: redisSessions ?? stores.sessions,
+    // Over stdio the one session lives as long as the process, and the desktop client that starts
+    // it passes the same token each time: its binding is this process's only. Revocations still
+    // reach it (below).
+    ...(options.stdioToken === undefined ? { sessions: redisSessions ?? stores.sessions } : {}),
     approvalWaitMs: options.approvalWaitMs,
     ...(options.approvalUrl ? { approvalUrl: options.approvalUrl } : {}),
     ...(options.failOpenReads ? { failOpenReads: true } : {}),
