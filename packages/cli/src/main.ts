@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { CliError, type Io } from './io.js';
 import { registerCheck } from './commands/check.js';
@@ -18,10 +19,14 @@ import { registerTest } from './commands/test.js';
 import { registerConsole } from './commands/console.js';
 import { registerDemo } from './commands/demo.js';
 
+/** This package's version (dist/main.js is one folder below package.json, as src/main.ts is). */
+const VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+
 /** The `posture` program with every command registered, not yet run (also walked by `npm run docs`). */
 export function buildProgram(io: Io, setExit: (code: number) => void = () => {}): Command {
   const program = new Command('posture')
     .description('agent posture management: decide, for every AI agent tool call, what may run')
+    .version(VERSION, '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
   for (const register of [
