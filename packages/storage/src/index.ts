@@ -142,3 +142,4 @@ export type { MessageRelay } from './ports.js';
 export { openRedisRelay, type RedisRelayOptions } from './redis/relay.js';
 export { openPostgresRelay } from './postgres/relay.js';
 export { migrateSchema } from './postgres/schema.js';
+export { guardClient } from './postgres/pool.js';

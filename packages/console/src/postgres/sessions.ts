@@ -14,6 +14,7 @@ import {
   type LoginCount,
   type SessionRow,
 } from '../sessions.js';
+import { guardClient } from '@posture/storage';
 import { openConsolePool, type PostgresConsoleOptions } from './schema.js';
 
 export type PostgresConsoleSessionsOptions = PostgresConsoleOptions;
@@ -98,6 +99,7 @@ export async function openPostgresConsoleSessions(
     async countLoginFailure(attempt, limits, at, since): Promise<LoginCount> {
       if (closed) throw new Error('the console sessions store is closed');
       const client = await pool.connect();
+      const unguard = guardClient(client);
       let failure: Error | undefined;
       try {
         await client.query('BEGIN');
@@ -133,6 +135,7 @@ export async function openPostgresConsoleSessions(
         throw error;
       } finally {
         // A client whose connection failed is discarded, not returned to the pool.
+        unguard();
         client.release(failure);
       }
     },

@@ -4,7 +4,7 @@
 // winner commits, READ COMMITTED re-checks the loser's WHERE against the new row version, finds
 // the status changed, and updates nothing. No explicit locks, no retries, any number of processes.
 import type pg from 'pg';
-import { newPool } from './pool.js';
+import { guardClient, newPool } from './pool.js';
 import { migrateSchema } from './schema.js';
 import type {
   ApprovalDecision,
@@ -201,6 +201,7 @@ class PostgresApprovalQueue implements ApprovalQueue {
     // someone may decide that request meanwhile; a few rounds settle it.
     for (let attempt = 0; attempt < 5; attempt++) {
       const client = await this.#pool.connect();
+      const unguard = guardClient(client);
       try {
         await client.query('BEGIN');
         // Free the call's slot in the unique index from open requests past their expiry.
@@ -244,6 +245,7 @@ class PostgresApprovalQueue implements ApprovalQueue {
         await client.query('ROLLBACK').catch(() => {});
         throw error;
       } finally {
+        unguard();
         client.release();
       }
     }

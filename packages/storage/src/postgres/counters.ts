@@ -8,7 +8,7 @@
 // transaction of its own, that every commit's shared lock waits for.
 import type { DecisionState, StateKeys } from '@posture/core';
 import type pg from 'pg';
-import { newPool } from './pool.js';
+import { guardClient, newPool } from './pool.js';
 import { migrateSchema } from './schema.js';
 import type { Counters } from '../ports.js';
 import {
@@ -164,6 +164,7 @@ export async function openPostgresCounters(options: PostgresCountersOptions): Pr
     commit: (writes) => commit(pool, writes),
     async exclusive(body) {
       const client = await pool.connect();
+      const unguard = guardClient(client);
       try {
         await client.query('BEGIN');
         // Waits for commits in flight; commits asked for from now on wait for this transaction.
@@ -178,6 +179,7 @@ export async function openPostgresCounters(options: PostgresCountersOptions): Pr
         await client.query('ROLLBACK').catch(() => {});
         throw error;
       } finally {
+        unguard();
         client.release();
       }
     },

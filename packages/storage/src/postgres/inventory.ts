@@ -3,7 +3,7 @@
 // apply one after the other and a definition change is reported by exactly one of them. An
 // approval updates the row only where its hash is still the approved one (compare-and-set).
 import type pg from 'pg';
-import { newPool } from './pool.js';
+import { guardClient, newPool } from './pool.js';
 import { migrateSchema } from './schema.js';
 import type { Inventory, InventoryAgent, InventoryServer, ToolDefinition, ToolVersion } from '../ports.js';
 import {
@@ -75,6 +75,7 @@ export async function openPostgresInventory(options: PostgresInventoryOptions): 
   /** Runs `body` in a transaction holding the advisory lock of `server`. */
   async function locked<T>(server: string, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await pool.connect();
+    const unguard = guardClient(client);
     try {
       await client.query('BEGIN');
       await client.query(`SELECT pg_advisory_xact_lock(hashtext('posture_inventory'), hashtext($1))`, [
@@ -87,6 +88,7 @@ export async function openPostgresInventory(options: PostgresInventoryOptions): 
       await client.query('ROLLBACK').catch(() => {});
       throw error;
     } finally {
+      unguard();
       client.release();
     }
   }

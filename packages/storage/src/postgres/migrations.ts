@@ -2,6 +2,7 @@
 // from other stores' steps in the same database). Each runs once, in one transaction under an
 // advisory lock, so replicas starting together migrate once. A released step is never edited.
 import type pg from 'pg';
+import { guardClient } from './pool.js';
 
 export interface Migration {
   version: number;
@@ -75,6 +76,7 @@ export const MIGRATIONS: readonly Migration[] = [
 export async function migrate(pool: pg.Pool, migrations: readonly Migration[] = MIGRATIONS): Promise<void> {
   const latest = migrations.at(-1)?.version ?? 0;
   const client = await pool.connect();
+  const unguard = guardClient(client);
   let failure: Error | undefined;
   try {
     await client.query('BEGIN');
@@ -109,6 +111,7 @@ export async function migrate(pool: pg.Pool, migrations: readonly Migration[] = 
     throw error;
   } finally {
     // A client whose connection failed is discarded, not returned to the pool.
+    unguard();
     client.release(failure);
   }
 }

@@ -3,6 +3,7 @@
 // database that a newer Posture has migrated further. Replicas starting together serialise on an
 // advisory lock: the second waits, then finds the work done.
 import type pg from 'pg';
+import { guardClient } from './pool.js';
 
 export async function migrateSchema(
   pool: pg.Pool,
@@ -12,6 +13,7 @@ export async function migrateSchema(
 ): Promise<void> {
   const table = `posture_${component}_schema`;
   const client = await pool.connect();
+  const unguard = guardClient(client);
   let failure: Error | undefined;
   try {
     await client.query('BEGIN');
@@ -40,6 +42,7 @@ export async function migrateSchema(
     throw error;
   } finally {
     // A client whose connection failed is discarded, not returned to the pool.
+    unguard();
     client.release(failure);
   }
 }
