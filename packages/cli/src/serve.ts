@@ -31,12 +31,10 @@ export interface EvidenceStores {
   approvals: ApprovalQueue;
   inventory: Inventory;
   exceptions: ExceptionStore;
-  /** Agent sessions and the tokens that opened them (Redis, when given, takes their place). */
+  /** Agent sessions, the tokens that opened them, and revocations (Redis, when given, takes the sessions). */
   sessions: SessionStore;
-  /** Limits shared by replicas on PostgreSQL (Redis, when given, takes their place). */
-  counters?: Counters;
-  /** Answers to elicitations between replicas, on PostgreSQL (Redis, when given, takes its place). */
-  relay?: MessageRelay;
+  /** The PostgreSQL URL the stores were opened on, when they were. */
+  postgres?: string;
   /** Where the evidence lives, for messages: the SQLite file or `PostgreSQL`. */
   where: string;
   close(): Promise<void>;
@@ -58,17 +56,13 @@ export async function openEvidence(options: { db: string; postgres?: string }): 
       const inventory = await storage.openPostgresInventory({ config });
       const exceptions = await storage.openPostgresExceptionStore({ config });
       const sessions = await storage.openPostgresSessionStore({ config });
-      // Sessions move between replicas, so their loop windows and budgets must too.
-      const counters = await storage.openPostgresCounters({ config });
-      const relay = await storage.openPostgresRelay({ config });
       return withClose({
         audit,
         approvals,
         inventory,
         exceptions,
         sessions,
-        counters,
-        relay,
+        postgres: options.postgres,
         where: 'PostgreSQL',
       });
     }
@@ -94,8 +88,6 @@ function withClose(stores: Omit<EvidenceStores, 'close'>): EvidenceStores {
       await stores.inventory.close();
       await stores.exceptions.close();
       await stores.sessions.close();
-      await stores.counters?.close();
-      await stores.relay?.close();
     },
   };
 }
@@ -160,21 +152,34 @@ export async function serveGateway(options: ServeGatewayOptions): Promise<Served
   const { stores, log } = options;
   const { Gateway, TokenAuthority, TokenVerifier, loadOrCreateSigningKey, serveHttp, serveStdio } =
     await import('@posture/gateway');
-  let counters: Counters | undefined = stores.counters;
+  // What replicas share besides the evidence: limits, sessions and the elicitation relay in Redis
+  // when given, else limits and the relay in PostgreSQL (sessions move between replicas, so their
+  // loop windows and budgets must too); one gateway on SQLite keeps limits in memory.
+  let counters: Counters | undefined;
   let redisSessions: SessionStore | undefined;
-  let redisRelay: MessageRelay | undefined;
-  if (options.redis) {
-    // Limits and sessions in Redis: every replica counts the same calls and serves any session.
+  let relay: MessageRelay | undefined;
+  const closeShared = async () => {
+    await counters?.close();
+    await redisSessions?.close();
+    await relay?.close();
+  };
+  if (options.redis || stores.postgres) {
     const storage = await import('@posture/storage');
-    const redis = { url: options.redis, ...(options.redisPrefix ? { prefix: options.redisPrefix } : {}) };
     try {
-      counters = await storage.openRedisCounters(redis);
-      redisSessions = await storage.openRedisSessionStore(redis);
-      redisRelay = await storage.openRedisRelay(redis);
+      if (options.redis) {
+        const redis = { url: options.redis, ...(options.redisPrefix ? { prefix: options.redisPrefix } : {}) };
+        counters = await storage.openRedisCounters(redis);
+        redisSessions = await storage.openRedisSessionStore(redis);
+        relay = await storage.openRedisRelay(redis);
+      } else {
+        const config = { connectionString: stores.postgres! };
+        counters = await storage.openPostgresCounters({ config });
+        relay = await storage.openPostgresRelay({ config });
+      }
     } catch (error) {
-      if (counters !== stores.counters) await counters?.close();
-      await redisSessions?.close();
-      throw new CliError(`cannot use Redis at \`${options.redis}\`: ${(error as Error).message}`);
+      await closeShared();
+      const where = options.redis ? `Redis at \`${options.redis}\`` : 'PostgreSQL';
+      throw new CliError(`cannot use ${where}: ${(error as Error).message}`);
     }
   }
   // Anomaly baselines, alerts (audit events, and the sinks asked for) and metrics, fed by
@@ -245,9 +250,7 @@ export async function serveGateway(options: ServeGatewayOptions): Promise<Served
     clearInterval(refresh);
     clearInterval(revocations);
     await gateway.close();
-    if (counters !== stores.counters) await counters?.close();
-    await redisSessions?.close();
-    await redisRelay?.close();
+    await closeShared();
   };
   try {
     await readRevocations();
@@ -286,7 +289,7 @@ export async function serveGateway(options: ServeGatewayOptions): Promise<Served
       ...(audience ? { resource: audience } : {}),
       ...(options.metrics ? { metrics: () => monitoring.metrics.text() } : {}),
       ...(options.allowOrigin ? { allowedOrigins: options.allowOrigin } : {}),
-      ...((redisRelay ?? stores.relay) ? { relay: (redisRelay ?? stores.relay)! } : {}),
+      ...(relay ? { relay } : {}),
     });
   } catch (error) {
     await closeRest();

@@ -161,7 +161,7 @@ export class Gateway {
     this.#options = options;
     this.#state = options.state ?? createMemoryState();
     this.#sessionStore = options.sessions ?? createMemorySessionStore();
-    this.#plans = new Plans(this.#sessionStore, () => (options.clock ?? Date.now)());
+    this.#plans = new Plans(this.#sessionStore, () => this.#now());
     this.#compiled = compile(options.policy);
     this.#retrieval = compileRetrieval(options.policy);
     this.#enforcer = this.#newEnforcer();
@@ -220,8 +220,7 @@ export class Gateway {
    */
   async #sighted(server: string, tools: readonly McpTool[]): Promise<void> {
     const inventory = this.#options.inventory;
-    const clock = this.#options.clock ?? Date.now;
-    const now = new Date(clock());
+    const now = new Date(this.#now());
     const blocking = this.#options.policy.servers[server]?.suspicious === 'block';
     try {
       // What the definitions hide, and names that look like another server's tools (shadowing).
@@ -382,44 +381,29 @@ export class Gateway {
       const execute = ({ signal, args: sent }: { signal: AbortSignal; args: Record<string, unknown> }) =>
         upstream.callTool(exposed.tool.name, sent, { signal });
 
+      /** Refuses the call before the policy is asked, for `reason`, with its one audit event. */
+      const refuse = async (reason: Reason, rule: string) =>
+        toToolResult(await this.#enforcer.refuse(call, reason, [rule], options), this.#options.approvalUrl);
+
       const disabled = this.#disabled.get(exposed.key);
-      if (disabled) {
-        const reason = DISABLED_REASONS[disabled](exposed.key);
-        return toToolResult(
-          await this.#enforcer.refuse(call, reason, ['inventory'], options),
-          this.#options.approvalUrl,
-        );
-      }
+      if (disabled) return refuse(DISABLED_REASONS[disabled](exposed.key), 'inventory');
       let step: Awaited<ReturnType<Plans['match']>>;
       try {
         step = await this.#plans.match(identity.session, exposed.key, args);
       } catch (error) {
         // Which plan holds cannot be known: refuse rather than run a call a plan might forbid.
-        const reason = {
-          code: 'state.unavailable',
-          message: `the session store is unavailable: ${(error as Error).message}`,
-        };
-        return toToolResult(
-          await this.#enforcer.refuse(call, reason, ['posture.plan'], options),
-          this.#options.approvalUrl,
-        );
+        const message = `the session store is unavailable: ${(error as Error).message}`;
+        return refuse({ code: 'state.unavailable', message }, 'posture.plan');
       }
       if (step.kind === 'gone') {
-        const reason = { code: 'session.ended', message: 'this session has ended; open a new one' };
-        return toToolResult(
-          await this.#enforcer.refuse(call, reason, ['session'], options),
-          this.#options.approvalUrl,
+        return refuse(
+          { code: 'session.ended', message: 'this session has ended; open a new one' },
+          'session',
         );
       }
       if (step.kind === 'outside') {
-        const reason = {
-          code: 'plan.outside',
-          message: `\`${exposed.key}\` with these arguments is not a remaining step of the active plan (next: ${step.expected.join(', ')}); end the plan or declare a new one`,
-        };
-        return toToolResult(
-          await this.#enforcer.refuse(call, reason, ['posture.plan'], options),
-          this.#options.approvalUrl,
-        );
+        const message = `\`${exposed.key}\` with these arguments is not a remaining step of the active plan (next: ${step.expected.join(', ')}); end the plan or declare a new one`;
+        return refuse({ code: 'plan.outside', message }, 'posture.plan');
       }
       const covered =
         step.kind === 'step' && step.approvalId ? { covered: { approvalId: step.approvalId } } : {};
@@ -475,12 +459,11 @@ export class Gateway {
   }
 
   async #declarePlan(identity: Identity, args: Record<string, unknown>): Promise<CallToolResult> {
-    const clock = this.#options.clock ?? Date.now;
     const visible = new Set(this.toolsFor(identity).map((tool) => tool.name));
     const declared = await this.#plans.declare(identity, args, {
       policy: this.#compiled,
       approvals: this.#options.approvals,
-      now: clock(),
+      now: this.#now(),
       toKey: (name) => {
         const byName = visible.has(name) ? this.#exposed.get(name)?.key : undefined;
         return (
@@ -660,12 +643,11 @@ export class Gateway {
     signal: AbortSignal,
     progress: (step: number) => Promise<void>,
   ): Promise<boolean> {
-    const clock = this.#options.clock ?? Date.now;
     const poll = this.#options.approvalPollMs ?? 250;
     const until = Date.now() + waitMs;
     for (let step = 1; Date.now() < until && !signal.aborted; step++) {
       await new Promise((resolve) => setTimeout(resolve, poll));
-      const request = await this.#options.approvals.get(id, new Date(clock()));
+      const request = await this.#options.approvals.get(id, new Date(this.#now()));
       if (!request || request.status === 'denied' || request.status === 'expired') return false;
       if (request.status === 'approved') return true;
       await progress(step).catch(() => {});
@@ -713,6 +695,11 @@ export class Gateway {
     return o.decorate ? o.decorate(enforcer) : enforcer;
   }
 
+  /** The gateway's clock (the enforcer's): ms since the epoch. */
+  #now(): number {
+    return (this.#options.clock ?? Date.now)();
+  }
+
   /**
    * Opens an agent session in the session store for a verified token: `replay` when the token
    * already opened one, in this process or any sharing the store.
@@ -726,7 +713,7 @@ export class Gateway {
     init: unknown;
   }): Promise<SessionOpenResult> {
     const { expiresAtMs, ...rest } = session;
-    const now = (this.#options.clock ?? Date.now)();
+    const now = this.#now();
     const opened = await this.#sessionStore.open({ ...rest, expires_at: expiresAtMs }, now);
     // The inventory's agents: who has connected, and when last. Not evidence: a failure to
     // record it does not refuse the session.
@@ -736,7 +723,7 @@ export class Gateway {
 
   /** A live session opened here or by another process sharing the store. */
   findSession(id: string): Promise<SessionRecord | undefined> {
-    return this.#sessionStore.get(id, (this.#options.clock ?? Date.now)());
+    return this.#sessionStore.get(id, this.#now());
   }
 
   /** Ends a session everywhere (the client's DELETE). */

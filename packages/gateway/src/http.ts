@@ -248,8 +248,7 @@ export async function serveHttp(options: HttpOptions): Promise<RunningGateway> {
     if (!opened.ok)
       return unauthorized(res, 'the token has already been used for a session', 'invalid_token', req);
     const transport = newTransport(id);
-    sessions.set(id, { transport, claims, lastSeen: Date.now() });
-    transport.onclose = () => sessions.delete(id);
+    register(id, transport, claims);
     const server = options.gateway.serverFor({ agent: claims.agent, user: claims.user, session: id });
     await server.connect(transport);
     transport.post(req, res, parsed as JSONRPCMessage);
@@ -261,6 +260,13 @@ export async function serveHttp(options: HttpOptions): Promise<RunningGateway> {
     const relay = options.relay;
     if (relay) transport.onforeign = (message) => void relay.publish(id, message).catch(() => {});
     return transport;
+  };
+  /** Serves the session here until its transport closes. */
+  const register = (id: string, transport: SessionTransport, claims: TokenClaims): Session => {
+    const session: Session = { transport, claims, lastSeen: Date.now() };
+    sessions.set(id, session);
+    transport.onclose = () => sessions.delete(id);
+    return session;
   };
   await options.relay?.subscribe((session, message) => {
     sessions.get(session)?.transport.deliver(message as JSONRPCMessage);
@@ -279,10 +285,8 @@ export async function serveHttp(options: HttpOptions): Promise<RunningGateway> {
         const server = options.gateway.serverFor({ agent: record.agent, user: record.user, session: id });
         await server.connect(transport);
         await transport.resume(record.init as JSONRPCMessage);
-        const session: Session = { transport, claims, lastSeen: Date.now() };
-        sessions.set(id, session);
-        transport.onclose = () => sessions.delete(id);
-        return session;
+        // Only once initialized: until then, requests for the session wait on `resuming`.
+        return register(id, transport, claims);
       })().finally(() => resuming.delete(id));
       resuming.set(id, pending);
     }

@@ -166,7 +166,6 @@ export class TokenVerifier {
   readonly #options: TokenVerifierOptions;
   readonly #keys = new Map<string, JWTVerifyGetKey>();
   readonly #oidc = new Map<string, OidcIssuer>();
-  readonly #revoked = new Map<string, number>();
   /** What the session store says is revoked, as last read (`setRevocations`). */
   #shared: { jtis: Set<string>; agents: Map<string, number> } = { jtis: new Set(), agents: new Map() };
   /** Tokens that verified, with their claims: a bounded cache, oldest forgotten first. */
@@ -189,11 +188,6 @@ export class TokenVerifier {
     return typeof audience === 'function' ? audience() : audience;
   }
 
-  /** Revokes a token by its `jti` until `exp` (seconds), in this process only. */
-  revoke(jti: string, exp: number): void {
-    this.#revoked.set(jti, exp);
-  }
-
   /**
    * The revocations in force, as the session store holds them (`posture token revoke`): the
    * gateway reads them every few seconds, so they reach every replica. Replaces the last set.
@@ -209,7 +203,7 @@ export class TokenVerifier {
 
   /** Why a token that verified is refused all the same, or undefined. */
   #revokedBecause(claims: Pick<TokenClaims, 'jti' | 'agent' | 'iat'>): string | undefined {
-    if (this.#revoked.has(claims.jti) || this.#shared.jtis.has(claims.jti)) return 'the token is revoked';
+    if (this.#shared.jtis.has(claims.jti)) return 'the token is revoked';
     const at = this.#shared.agents.get(claims.agent);
     // Second resolution: a token issued in the second of the revocation is refused too.
     if (at !== undefined && claims.iat <= Math.floor(at / 1000)) {
