@@ -389,15 +389,20 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
    * A request as an approver sees it: with `refusal` when they could not decide it (their own
    * request, an agent identity, not among its approvers), so the desk says so before anyone clicks.
    */
+  /**
+   * Why a user decides no request, being an agent identity in the policy (the store knows only
+   * each request's own agent), or undefined.
+   */
+  const agentIdentity = (name: string) =>
+    policy.policy && Object.hasOwn(policy.policy.agents, name)
+      ? `\`${name}\` is an agent identity and cannot decide requests`
+      : undefined;
   const forViewer = (request: ApprovalRequest, user: ConsoleUser) => {
     if (!user.roles.includes('approver')) return request;
-    const refused =
-      policy.policy && Object.hasOwn(policy.policy.agents, user.name)
-        ? {
-            code: 'self_approval' as const,
-            message: `\`${user.name}\` is an agent identity and cannot decide requests`,
-          }
-        : deciderRefusal(request, user.name, [...(membership.get(user.name) ?? [])]);
+    const asAgent = agentIdentity(user.name);
+    const refused = asAgent
+      ? { code: 'self_approval' as const, message: asAgent }
+      : deciderRefusal(request, user.name, [...(membership.get(user.name) ?? [])]);
     return refused ? { ...request, refusal: { code: refused.code, message: refused.message } } : request;
   };
 
@@ -1035,14 +1040,8 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
             'policy_invalid',
             'the policy does not load; approvers and groups are unknown',
           );
-        // The store knows only the request's own agent; the policy knows every agent identity.
-        if (Object.hasOwn(policy.policy.agents, user.name)) {
-          throw new HttpError(
-            409,
-            'self_approval',
-            `\`${user.name}\` is an agent identity and cannot decide requests`,
-          );
-        }
+        const asAgent = agentIdentity(user.name);
+        if (asAgent) throw new HttpError(409, 'self_approval', asAgent);
         const request = await approvals.get(params.id!, at);
         if (!request) throw new HttpError(409, 'not_found', `no approval request \`${params.id}\``);
         let stepUp: StepUpProof | undefined;
