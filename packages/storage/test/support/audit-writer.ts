@@ -4,7 +4,9 @@
 //   load <concurrency>              append forever; print `<seq> <n>` for each acknowledged event
 //   append <count> <concurrency> <tag> [go]   print `ready` (with `go`: wait for a line on stdin),
 //                                        append `count` events tagged `tag`, close, print `done`
-// An acknowledgement is printed only after the event's append promise resolved.
+// An acknowledgement is printed only after the event's append promise resolved. The environment's
+// POSTURE_TEST_INLINE_FLUSH_MS, when set, is the SQLite log's `inlineFlushMs`, and
+// POSTURE_TEST_CHECKPOINT_EVERY how many events a checkpoint is signed after (default 2000).
 import type { AuditLog } from '../../src/ports.js';
 import { openSqliteAuditLog } from '../../src/sqlite/audit-log.js';
 import { sampleEvent } from './events.js';
@@ -18,8 +20,15 @@ if (path === undefined || (mode !== 'load' && mode !== 'append')) {
 }
 
 async function openStore(store: string): Promise<AuditLog> {
-  const checkpointEvery = { events: 2000 };
-  if (!store.startsWith('{')) return openSqliteAuditLog({ path: store, checkpointEvery });
+  const checkpointEvery = { events: Number(process.env.POSTURE_TEST_CHECKPOINT_EVERY ?? 2000) };
+  const inline = process.env.POSTURE_TEST_INLINE_FLUSH_MS;
+  if (!store.startsWith('{')) {
+    return openSqliteAuditLog({
+      path: store,
+      checkpointEvery,
+      ...(inline !== undefined ? { inlineFlushMs: Number(inline) } : {}),
+    });
+  }
   const { openPostgresAuditLog } = await import('../../src/postgres/audit-log.js');
   const { postgres, keyFile } = JSON.parse(store) as { postgres: object; keyFile: string };
   return openPostgresAuditLog({ config: postgres, keyFile, checkpointEvery });

@@ -5,8 +5,11 @@ import { fileURLToPath } from 'node:url';
 const register = fileURLToPath(new URL('./ts-register.mjs', import.meta.url));
 const writer = fileURLToPath(new URL('./audit-writer.ts', import.meta.url));
 
-export function spawnWriter(args: string[]): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, ['--import', register, writer, ...args], { stdio: 'pipe' });
+export function spawnWriter(args: string[], env?: Record<string, string>): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, ['--import', register, writer, ...args], {
+    stdio: 'pipe',
+    ...(env ? { env: { ...process.env, ...env } } : {}),
+  });
 }
 
 /** Calls `onLine` for each complete line the child prints. */
