@@ -302,10 +302,14 @@ describe.skipIf(skip).each([
     expect(
       (await second.callTool({ name: 'everything__get-sum', arguments: { a: 7, b: 1 } })).isError,
     ).toBeFalsy();
+    expect((await second.listTools()).tools.length).toBeGreaterThan(0);
     await (first.transport as StreamableHTTPClientTransport).terminateSession();
     const after = await second.callTool({ name: 'everything__get-sum', arguments: { a: 7, b: 2 } });
     expect(after.isError).toBe(true);
     expect(text(after)).toContain('session.ended');
+    // Nor does the other replica go on listing tools or reading resources for it.
+    await expect(second.listTools()).rejects.toThrow(/unknown or expired session/);
+    await expect(second.listResources()).rejects.toThrow(/unknown or expired session/);
   });
 
   it('holds one rate limit across both replicas', async () => {

@@ -210,6 +210,17 @@ export async function serveHttp(options: HttpOptions): Promise<RunningGateway> {
         return unauthorized(res, 'the token did not open this session', 'invalid_token', req);
       }
       session.lastSeen = Date.now();
+      // A session ended (or expired) in the store ends here too, even if this replica still holds
+      // it: tools/call finds out from its plan read, every other request and stream asks the store.
+      if (req.method === 'GET' || (req.method === 'POST' && needsLiveSession(parsed))) {
+        const live = await options.gateway.findSession(sessionId).catch((error: unknown) => error as Error);
+        if (live instanceof Error) return storeUnavailable(res, live);
+        if (!live) {
+          sessions.delete(sessionId);
+          await session.transport.close();
+          return plain(res, 404, 'unknown or expired session', -32001);
+        }
+      }
       if (req.method === 'POST') return session.transport.post(req, res, parsed as JSONRPCMessage);
       if (req.method === 'GET') return session.transport.listen(res);
       if (req.method === 'DELETE') {
@@ -339,4 +350,10 @@ export async function serveHttp(options: HttpOptions): Promise<RunningGateway> {
       });
     },
   };
+}
+
+/** A request other than tools/call (which reads the session's plan anyway). */
+function needsLiveSession(message: unknown): boolean {
+  const { method, id } = message as { method?: unknown; id?: unknown };
+  return typeof method === 'string' && id !== undefined && method !== 'tools/call';
 }
