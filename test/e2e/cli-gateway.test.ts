@@ -149,6 +149,76 @@ describe('posture gateway (a process)', () => {
     }
   });
 
+  it("issues tokens as long-lived as the agent's `token_ttl` allows (an hour by default), and no longer", () => {
+    const failure = (args: string[]) => {
+      try {
+        posture(args);
+      } catch (error) {
+        const { stderr, stdout } = error as { stderr: string; stdout: string };
+        return `${stderr}${stdout}`;
+      }
+      return undefined;
+    };
+    expect(failure(['token', 'issue', '--agent', 'helper', '--user', 'alice', '--ttl', '2h'])).toMatch(
+      /a token may live at most 60 minutes; asked for 120/,
+    );
+    const folder = mkdtempSync(join(tmpdir(), 'posture-cli-ttl-'));
+    try {
+      writeFileSync(
+        join(folder, 'posture.yaml'),
+        ECHO_POLICY.replace('    run_by: [group:staff]\n', '    run_by: [group:staff]\n    token_ttl: 8h\n'),
+      );
+      const policy = join(folder, 'posture.yaml');
+      const key = join(folder, 'key.json');
+      const issued = JSON.parse(
+        posture([
+          'token',
+          'issue',
+          '--agent',
+          'helper',
+          '--user',
+          'alice',
+          '--ttl',
+          '8h',
+          '--policy',
+          policy,
+          '--key',
+          key,
+          '--json',
+        ]),
+      ) as { token: string };
+      const claims = JSON.parse(Buffer.from(issued.token.split('.')[1]!, 'base64url').toString()) as {
+        exp: number;
+        iat: number;
+      };
+      expect(claims.exp - claims.iat).toBe(8 * 3600);
+      expect(
+        failure([
+          'token',
+          'issue',
+          '--agent',
+          'helper',
+          '--user',
+          'alice',
+          '--ttl',
+          '9h',
+          '--policy',
+          policy,
+          '--key',
+          key,
+        ]),
+      ).toMatch(/at most 480 minutes/);
+      // Past a day, the policy itself is refused.
+      writeFileSync(
+        policy,
+        ECHO_POLICY.replace('    run_by: [group:staff]\n', '    run_by: [group:staff]\n    token_ttl: 2d\n'),
+      );
+      expect(failure(['check', policy])).toMatch(/agent\.token_ttl/);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
   it('refuses to start over stdio with a token for another gateway', () => {
     const token = posture([
       'token',

@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { extname, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { groupMembership } from '@posture/core';
+import { groupMembership, LONGEST_REVOCATION_MS } from '@posture/core';
 import {
   EVENT_KINDS,
   approvalEvent,
@@ -102,11 +102,6 @@ const DEFAULT_PORT = 7400;
 const MAX_BODY = 64 * 1024;
 const CHALLENGE_MS = 5 * 60_000;
 const STEP_UP_FAILURES = 5;
-/**
- * How long an agent's revocation lasts: past it, every token issued before it has expired (the
- * gateway's longest token lifetime, an hour, and its clock tolerance).
- */
-const AGENT_REVOCATION_MS = 61 * 60_000;
 /** A session seen again this soon is not written again (a page load makes several requests). */
 const TOUCH_MS = 1000;
 const SWEEP_MS = 60_000;
@@ -920,7 +915,7 @@ export async function serveConsole(options: ConsoleOptions): Promise<ConsoleServ
         const stepUp = await verifyStepUp(context, body.stepUp);
         await audit.size(); // the log is reachable before anything changes
         const at = context.now.getTime();
-        const revocation = { subject: 'agent' as const, id: agent, at, until: at + AGENT_REVOCATION_MS };
+        const revocation = { subject: 'agent' as const, id: agent, at, until: at + LONGEST_REVOCATION_MS };
         await options.revocations.revoke(revocation, at);
         await record({
           time: context.now.toISOString(),

@@ -1,5 +1,6 @@
 import type { Decision, McpTool, Obligations, Reason, Tier, Verdict } from './types.js';
 import { ACCESS_RANK, buildCatalog, groupMembership, usersOf, type CatalogTool } from './policy/catalog.js';
+import { DEFAULT_TOKEN_TTL_MS } from './policy/check.js';
 import { constraintCompiler, type ArgumentCheck } from './policy/constraints.js';
 import type { DataRule, Grant, Limits, PolicyFile } from './policy/schema.js';
 import { createDetector, type Detector } from './data/detector.js';
@@ -31,6 +32,8 @@ export interface ArgumentRule {
 export interface CompiledAgent {
   readonly name: string;
   readonly runBy: ReadonlySet<string>;
+  /** The longest its tokens may live (`token_ttl`, default one hour). */
+  readonly tokenTtlMs: number;
   readonly plans: ReadonlyMap<string, Plan>;
   readonly denials: {
     readonly userMissing: Decision;
@@ -149,6 +152,7 @@ export function compile(policy: PolicyFile, options: CompileOptions = {}): Compi
     agents.set(name, {
       name,
       runBy: usersOf(agent.run_by, membership),
+      tokenTtlMs: agent.token_ttl === undefined ? DEFAULT_TOKEN_TTL_MS : durationMs(agent.token_ttl),
       plans,
       denials: {
         userMissing: deny(

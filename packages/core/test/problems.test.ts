@@ -167,6 +167,12 @@ const CASES: Array<{
     severity: 'warning',
   },
   {
+    code: 'agent.token_ttl',
+    text: BASE.replace('    run_by: [group:support]\n', '    run_by: [group:support]\n    token_ttl: 2d\n'),
+    line: 9,
+    column: 16,
+  },
+  {
     code: 'tier.no_approval',
     text: BASE.replace(
       '  3: { approval: { approvers: [group:approvers], step_up: true, expires: 15m } }',

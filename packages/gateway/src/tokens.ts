@@ -17,13 +17,13 @@ import {
   type JWTPayload,
   type JWTVerifyGetKey,
 } from 'jose';
-import type { CompiledPolicy } from '@posture/core';
+import { DEFAULT_TOKEN_TTL_MS, type CompiledPolicy } from '@posture/core';
 import type { TokenRevocation } from '@posture/storage';
 
 const MAX_CACHED_TOKENS = 10_000;
 
-/** Tokens live at most this long unless the policy says otherwise. */
-export const MAX_TOKEN_TTL_MS = 60 * 60 * 1000;
+/** Tokens live at most this long unless the policy says otherwise (`agents.<agent>.token_ttl`). */
+export const MAX_TOKEN_TTL_MS = DEFAULT_TOKEN_TTL_MS;
 
 export interface TokenClaims {
   agent: string;
@@ -84,7 +84,7 @@ export interface TokenAuthorityOptions {
   /** This gateway's resource identifier (its `/mcp` URL): every token is bound to it. */
   audience: string;
   issuer?: string;
-  /** Lifetime cap; an hour unless the policy allows more. */
+  /** Lifetime cap: the agent's `token_ttl`, an hour unless the policy allows more. */
   maxTtlMs?: number;
 }
 
@@ -151,7 +151,6 @@ export interface TokenVerifierOptions {
   oidc?: OidcIssuer[];
   /** Who the agents are and who may run them. */
   policy: CompiledPolicy;
-  maxTtlMs?: number;
   /** Tolerated clock skew, seconds (default 30). */
   clockToleranceSec?: number;
   now?: () => number;
@@ -278,8 +277,11 @@ export class TokenVerifier {
     const revoked =
       typeof payload.jti === 'string' ? this.#revokedBecause({ jti: payload.jti, agent, iat }) : undefined;
     if (revoked) return fail(revoked);
-    const maxTtlSec = (this.#options.maxTtlMs ?? MAX_TOKEN_TTL_MS) / 1000;
-    if (exp - iat > maxTtlSec) return fail(`the token lives longer than the ${maxTtlSec / 60}-minute limit`);
+    // The agent's own limit (`token_ttl`), for external issuers' tokens too.
+    const maxTtlSec = declared.tokenTtlMs / 1000;
+    if (exp - iat > maxTtlSec) {
+      return fail(`the token lives longer than agent \`${agent}\`'s ${maxTtlSec / 60}-minute limit`);
+    }
     const jti = typeof payload.jti === 'string' ? payload.jti : undefined;
     if (!jti) return fail('the token has no `jti`');
 

@@ -17,6 +17,8 @@ users:
   mallory: {}
 agents:
   helper: { owner: alice, run_by: [group:staff] }
+  batch: { owner: alice, run_by: [group:staff], token_ttl: 8h }
+  brief: { owner: alice, run_by: [group:staff], token_ttl: 10m }
 `,
     'posture.yaml',
   ).policy!,
@@ -94,6 +96,41 @@ describe('own tokens', () => {
     expect(await verifier.verify(token)).toMatchObject({ ok: false, description: 'the token is revoked' });
   });
 
+  it('live as long as their agent’s `token_ttl` allows (an hour by default), and no longer', async () => {
+    const key = await loadOrCreateSigningKey(join(dir, 'own.json'));
+    const verifier = new TokenVerifier({
+      audience: AUDIENCE,
+      own: { issuer: 'posture', jwks: { keys: [key.publicJwk] } },
+      policy: POLICY,
+    });
+    const hour = 3_600_000;
+    // The issuing side refuses what the policy does not allow (the CLI passes the agent's limit).
+    await expect(
+      new TokenAuthority({ key, audience: AUDIENCE }).issue({
+        agent: 'helper',
+        user: 'alice',
+        ttlMs: 2 * hour,
+      }),
+    ).rejects.toThrow(/at most 60 minutes/);
+    // A signer that allows more (an older one, a misconfigured one) still gets no more than the policy.
+    const lax = new TokenAuthority({ key, audience: AUDIENCE, maxTtlMs: 24 * hour });
+    const long = (agent: string, ttlMs: number) => lax.issue({ agent, user: 'alice', ttlMs });
+    expect((await verifier.verify(await long('batch', 8 * hour))).ok).toBe(true);
+    expect(await verifier.verify(await long('batch', 9 * hour))).toMatchObject({
+      ok: false,
+      description: "the token lives longer than agent `batch`'s 480-minute limit",
+    });
+    expect(await verifier.verify(await long('helper', 2 * hour))).toMatchObject({
+      ok: false,
+      description: "the token lives longer than agent `helper`'s 60-minute limit",
+    });
+    expect((await verifier.verify(await long('brief', 10 * 60_000))).ok).toBe(true);
+    expect(await verifier.verify(await long('brief', 15 * 60_000))).toMatchObject({
+      ok: false,
+      description: "the token lives longer than agent `brief`'s 10-minute limit",
+    });
+  });
+
   it('are refused by the revocations the session store holds: one token, or an agent’s until a time', async () => {
     const key = await loadOrCreateSigningKey(join(dir, 'own.json'));
     const authority = new TokenAuthority({ key, audience: AUDIENCE });
@@ -156,7 +193,10 @@ describe('tokens of an external OIDC issuer', () => {
       ok: false,
       description: 'user `mallory` may not run agent `helper`',
     });
-    expect((await verifier().verify(await idpToken({}, AUDIENCE, 3 * 3600))).ok).toBe(false);
+    expect(await verifier().verify(await idpToken({}, AUDIENCE, 3 * 3600))).toMatchObject({
+      ok: false,
+      description: "the token lives longer than agent `helper`'s 60-minute limit",
+    });
   });
 
   it('are refused from an issuer that is not configured, or signed by another key', async () => {

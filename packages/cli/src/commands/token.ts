@@ -2,7 +2,7 @@
 // `act` the user it acts for, bound to the gateway's audience). `posture token revoke`: refuse a
 // token, or every token of an agent, before they expire — on every gateway sharing the store.
 import { join } from 'node:path';
-import { durationMs } from '@posture/core';
+import { durationMs, LONGEST_REVOCATION_MS } from '@posture/core';
 import { CliError, type Register } from '../io.js';
 import { readPolicy } from '../policy.js';
 import { escapeText } from './approvals.js';
@@ -45,7 +45,7 @@ export const registerToken: Register = (program, io) => {
     .description('print a token with which agent A, acting for user U, may call the gateway')
     .requiredOption('--agent <name>', 'the agent (must be declared in the policy)')
     .requiredOption('--user <name>', 'the user it acts for (must be allowed to run it)')
-    .option('--ttl <duration>', 'lifetime, at most 1h', '15m')
+    .option('--ttl <duration>', "lifetime, at most the agent's token_ttl (default 1h)", '15m')
     .option('--scope <list>', 'comma-separated scopes to record in the token')
     .option('--policy <file>', 'policy file', 'posture.yaml')
     .option('--key <file>', 'the gateway signing key (created on first use)', DEFAULT_TOKEN_KEY)
@@ -73,6 +73,7 @@ export const registerToken: Register = (program, io) => {
       const authority = new TokenAuthority({
         key: await loadOrCreateSigningKey(options.key),
         audience: options.audience ?? defaultAudience('127.0.0.1', DEFAULT_PORT),
+        maxTtlMs: agent.tokenTtlMs,
       });
       const now = Date.now();
       let jwt: string;
@@ -120,7 +121,6 @@ export const registerToken: Register = (program, io) => {
       const given = [options.token, options.jti, options.agent].filter((v) => v !== undefined);
       if (given.length !== 1) throw new CliError('give one of --token, --jti or --agent');
       const now = Date.now();
-      const { MAX_TOKEN_TTL_MS } = await import('@posture/gateway');
       let revocation: { subject: 'jti' | 'agent'; id: string; at: number; until: number };
       if (options.token !== undefined) {
         const claims = readClaims(options.token);
@@ -137,7 +137,7 @@ export const registerToken: Register = (program, io) => {
           subject: 'jti',
           id: options.jti,
           at: now,
-          until: now + MAX_TOKEN_TTL_MS + REVOCATION_MARGIN_MS,
+          until: now + LONGEST_REVOCATION_MS,
         };
       } else {
         if (options.agent!.trim() === '') throw new CliError('`--agent` is empty');
@@ -145,7 +145,7 @@ export const registerToken: Register = (program, io) => {
           subject: 'agent',
           id: options.agent!,
           at: now,
-          until: now + MAX_TOKEN_TTL_MS + REVOCATION_MARGIN_MS,
+          until: now + LONGEST_REVOCATION_MS,
         };
       }
       const stores = await openEvidence({

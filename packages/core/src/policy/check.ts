@@ -1,5 +1,5 @@
 import type { McpTool } from '../types.js';
-import { closest, globToRegExp, isLiteral, skeleton, toolMatcher } from '../text.js';
+import { closest, durationMs, globToRegExp, isLiteral, skeleton, toolMatcher } from '../text.js';
 import { ACCESS_RANK, buildCatalog, type CatalogTool } from './catalog.js';
 import { constraintCompiler } from './constraints.js';
 import type { ProblemCode } from './problems.js';
@@ -20,6 +20,17 @@ export interface Finding {
 
 /** Classes Posture knows without declaration; `secrets` is the detector family used by `redact`. */
 export const BUILTIN_CLASSES = ['untrusted', 'pii', 'secret', 'secrets', 'internal', 'public', 'external'];
+
+/** The longest lifetime a policy may give an agent's tokens (`agents.<agent>.token_ttl`). */
+export const LONGEST_TOKEN_TTL_MS = 24 * 60 * 60 * 1000;
+/** An agent's token lifetime when its policy entry names none. */
+export const DEFAULT_TOKEN_TTL_MS = 60 * 60 * 1000;
+/**
+ * How long a revocation stays in force when the tokens' own expiry is unknown (every token of an
+ * agent, a bare `jti`): past it, every token issued before it has expired, whatever lifetime the
+ * policy allowed then or allows now, and the clock skew a gateway tolerates has passed too.
+ */
+export const LONGEST_REVOCATION_MS = LONGEST_TOKEN_TTL_MS + 60_000;
 
 /** Cross-checks a schema-valid policy against itself and its tool catalog. */
 export function checkPolicy(
@@ -102,6 +113,15 @@ export function checkPolicy(
     agent.run_by.forEach((p, i) => {
       if (!isKnownPrincipal(p)) add(unknownPrincipal(p, ['agents', agentName, 'run_by', i]));
     });
+    if (agent.token_ttl !== undefined && durationMs(agent.token_ttl) > LONGEST_TOKEN_TTL_MS) {
+      add({
+        code: 'agent.token_ttl',
+        severity: 'error',
+        message: `agent \`${agentName}\` may not have tokens that live longer than 24h (\`${agent.token_ttl}\`)`,
+        path: ['agents', agentName, 'token_ttl'],
+        hint: 'a stolen token is good until it expires: keep agent tokens short-lived and issue new ones',
+      });
+    }
     agent.grants.forEach((grant, g) => {
       const grantPath = ['agents', agentName, 'grants', g];
       const matched: CatalogTool[] = [];

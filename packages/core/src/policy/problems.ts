@@ -28,6 +28,7 @@ export const PROBLEM_CODES = {
   'name.lookalike': 'two names of the same kind look alike',
   'principal.unknown': 'a user or group that is not declared',
   'group.cycle': 'groups contain each other',
+  'agent.token_ttl': "an agent's `token_ttl` is longer than 24 hours",
   'approver.unknown': 'an approver who is neither a declared user nor a declared group',
   'grant.unknown_server': 'a grant names a server that is not in the catalog',
   'grant.unknown_tool': 'a grant names a tool that its server does not have',

@@ -107,6 +107,9 @@ export const Agent = z.strictObject({
     .default([])
     .describe('what the agent may call; nothing is allowed without a grant, and a deny grant wins'),
   limits: Limits.optional().describe('overrides `limits.default` key by key for this agent'),
+  token_ttl: Duration.optional().describe(
+    'the longest a token for this agent may live (default 1h, at most 24h): a longer-lived one is refused when issued and when presented',
+  ),
 });
 export type Agent = z.infer<typeof Agent>;
 
