@@ -254,6 +254,72 @@ tiers:
   3: { approval: { approvers: [group:approvers], expires: 10m } }
 `;
 
+  it('leaves a write that was running when it was killed in the log as `interrupted`', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'posture-cli-killed-'));
+    // A slow write: the upstream's long-running operation, declared tier 2.
+    writeFileSync(
+      join(folder, 'posture.yaml'),
+      `${ECHO_POLICY.replace(
+        '      - tools: [everything/echo]',
+        '      - tools: [everything/echo]\n      - tools: [everything/trigger-long-running-operation]\n        access: write',
+      )}      trigger-long-running-operation: { tier: 2, access: write }\n`,
+    );
+    const running = await startGatewayProcess(['--port', '0', '--audience', 'urn:posture:killed'], folder);
+    try {
+      const token = execFileSync(
+        'node',
+        [BIN, 'token', 'issue', '--agent', 'helper', '--user', 'alice', '--audience', 'urn:posture:killed'],
+        { cwd: folder, encoding: 'utf8' },
+      ).trim();
+      const client = new Client({ name: 'killed', version: '1' });
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(running.url), {
+          requestInit: { headers: { authorization: `Bearer ${token}` } },
+        }),
+      );
+      // Not awaited: the client may go on retrying its stream after the gateway is gone.
+      void client
+        .callTool({
+          name: 'everything__trigger-long-running-operation',
+          arguments: { duration: 30, steps: 30 },
+        })
+        .catch(() => {});
+      // Killed while the upstream runs the write (its record is written before the call goes up).
+      const deadline = Date.now() + 10_000;
+      const db = join(folder, '.posture', 'posture.db');
+      const Database = (await import('better-sqlite3')).default;
+      const pendingRows = () => {
+        const reader = new Database(db, { readonly: true });
+        try {
+          return reader.prepare('SELECT count(*) FROM audit_pending').pluck().get() as number;
+        } finally {
+          reader.close();
+        }
+      };
+      while (pendingRows() === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(pendingRows()).toBe(1);
+      running.child.kill('SIGKILL');
+      await new Promise((r) => running.child.once('exit', r));
+      void client.close().catch(() => {});
+      const audit = await openSqliteAuditLog({ path: join(folder, '.posture', 'posture.db') });
+      try {
+        const calls = await audit.search({ kind: 'call' });
+        expect(calls.map((e) => [e.tool, e.decision, e.outcome])).toEqual([
+          ['everything/trigger-long-running-operation', 'allow', 'interrupted'],
+        ]);
+        expect(calls[0]).toMatchObject({
+          actor: { user: 'alice', agent: 'helper' },
+          args: { duration: 30, steps: 30 },
+        });
+      } finally {
+        await audit.close();
+      }
+    } finally {
+      await stopProcess(running.child);
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
   it("takes up its clients' sessions and pending approvals from .posture/posture.db, and keeps their tokens spent", async () => {
     const folder = mkdtempSync(join(tmpdir(), 'posture-cli-restart-'));
     writeFileSync(join(folder, 'posture.yaml'), RESTART_POLICY);

@@ -22,6 +22,7 @@ import type {
   AuditLog,
   Counters,
   ExceptionStore,
+  OpenCall,
   Outcome,
   StoredEvent,
 } from '@posture/storage';
@@ -336,6 +337,43 @@ class PipelineEnforcer implements Enforcer {
       // Counted below, if its event then fails to be written too.
     }
 
+    // A write's evidence is written before it runs (where the log can): a log that cannot take it
+    // refuses the call before it has any effect, a crash mid-call leaves it `interrupted` in the
+    // log, and the record's flush to disk overlaps the call itself. Reads change nothing: their
+    // one event is written after them, as before.
+    const begun: Begun = { evidence: this.#redactor.forEvidence(call.args), open: undefined };
+    if (this.#audit.begin && !this.#outage && tier !== 1) {
+      try {
+        begun.open = await this.#audit.begin(
+          this.#event(
+            call,
+            hash,
+            started,
+            this.#clock(),
+            decision,
+            undefined,
+            options,
+            extra,
+            begun.evidence,
+          ),
+        );
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        this.#outage = {
+          since: new Date(this.#clock()).toISOString(),
+          error: message,
+          unlogged: 0,
+          refused: 1,
+        };
+        return {
+          status: 'error',
+          code: 'evidence.unavailable',
+          message: `the call did not run: the audit log cannot be written (${message})`,
+          decision,
+        };
+      }
+    }
+
     const sent = decision.obligations.redact_arguments
       ? this.#redactor.forTool(call.args, decision.obligations.redact_arguments)
       : call.args;
@@ -366,16 +404,25 @@ class PipelineEnforcer implements Enforcer {
     }
 
     if (outcome.kind === 'timed_out') {
-      const recorded = await this.#record(call, hash, started, decision, 'timed_out', options, extra);
+      const recorded = await this.#record(call, hash, started, decision, 'timed_out', options, extra, begun);
       return recorded.ok
         ? { status: 'timed_out', decision, event: recorded.event }
         : this.#evidenceError(decision, recorded.error);
     }
     if (outcome.kind === 'failed') {
-      const recorded = await this.#record(call, hash, started, decision, 'failed', options, {
-        ...extra,
-        detail: { ...extra.detail, error: outcome.error },
-      });
+      const recorded = await this.#record(
+        call,
+        hash,
+        started,
+        decision,
+        'failed',
+        options,
+        {
+          ...extra,
+          detail: { ...extra.detail, error: outcome.error },
+        },
+        begun,
+      );
       return recorded.ok
         ? { status: 'failed', error: outcome.error, decision, event: recorded.event }
         : this.#evidenceError(decision, recorded.error);
@@ -392,7 +439,7 @@ class PipelineEnforcer implements Enforcer {
           reasons: [{ code: filtered.code, message: `the result is withheld: ${filtered.message}` }],
           obligations: {},
         };
-        const recorded = await this.#record(call, hash, started, refused, 'denied', options, extra);
+        const recorded = await this.#record(call, hash, started, refused, 'denied', options, extra, begun);
         return recorded.ok
           ? { status: 'denied', decision: refused, event: recorded.event }
           : this.#evidenceError(refused, recorded.error);
@@ -409,23 +456,32 @@ class PipelineEnforcer implements Enforcer {
         reasons: [{ code: 'data.blocked_result', message: checked.blocked }],
         obligations: {},
       };
-      const recorded = await this.#record(call, hash, started, blocked, 'denied', options, extra);
+      const recorded = await this.#record(call, hash, started, blocked, 'denied', options, extra, begun);
       return recorded.ok
         ? { status: 'denied', decision: blocked, event: recorded.event }
         : this.#evidenceError(blocked, recorded.error);
     }
-    const recorded = await this.#record(call, hash, started, decision, 'allowed', options, {
-      ...extra,
-      ...(checked.removed.length > 0 || withheldDocuments > 0
-        ? {
-            detail: {
-              ...extra.detail,
-              ...(checked.removed.length > 0 ? { result_redactions: checked.removed } : {}),
-              ...(withheldDocuments > 0 ? { withheld_documents: withheldDocuments } : {}),
-            },
-          }
-        : {}),
-    });
+    const recorded = await this.#record(
+      call,
+      hash,
+      started,
+      decision,
+      'allowed',
+      options,
+      {
+        ...extra,
+        ...(checked.removed.length > 0 || withheldDocuments > 0
+          ? {
+              detail: {
+                ...extra.detail,
+                ...(checked.removed.length > 0 ? { result_redactions: checked.removed } : {}),
+                ...(withheldDocuments > 0 ? { withheld_documents: withheldDocuments } : {}),
+              },
+            }
+          : {}),
+      },
+      begun,
+    );
     if (!recorded.ok) {
       // The tool ran but its evidence is not written: withhold the result rather than return
       // something the log cannot account for. Tier-1 reads may pass when configured to.
@@ -562,10 +618,50 @@ class PipelineEnforcer implements Enforcer {
     outcome: Outcome,
     options: CallOptions,
     extra: Partial<AuditEvent>,
+    begun?: Begun,
   ): Promise<{ ok: true; event: StoredEvent } | { ok: false; error: string }> {
-    const now = this.#clock();
+    const event = this.#event(
+      call,
+      hash,
+      started,
+      this.#clock(),
+      decision,
+      outcome,
+      options,
+      extra,
+      begun?.evidence,
+    );
+    let stored: StoredEvent;
+    try {
+      stored = await this.#audit.append(event, begun?.open ? { settles: begun.open } : undefined);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.#outage ??= { since: event.time, error: message, unlogged: 0, refused: 0 };
+      return { ok: false, error: message };
+    }
+    if (this.#observe) {
+      try {
+        this.#observe(stored);
+      } catch {
+        // an observer's failure is not the call's
+      }
+    }
+    return { ok: true, event: stored };
+  }
+
+  /** A call's audit event; `outcome` is left out for the record written before the call runs. */
+  #event(
+    call: ToolCall,
+    hash: string,
+    started: number,
+    now: number,
+    decision: Decision,
+    outcome: Outcome | undefined,
+    options: CallOptions,
+    extra: Partial<AuditEvent>,
+    evidence = this.#redactor.forEvidence(call.args),
+  ): AuditEvent {
     const tool = this.policy.catalog.get(call.tool);
-    const evidence = this.#redactor.forEvidence(call.args);
     const reasons = decision.reasons.map((reason) => ({
       code: reason.code,
       message: this.#redactor.text(reason.message),
@@ -586,8 +682,7 @@ class PipelineEnforcer implements Enforcer {
       decision: decision.decision,
       rules: decision.rules,
       reasons,
-      outcome,
-      latency_ms: now - started,
+      ...(outcome !== undefined ? { outcome, latency_ms: now - started } : {}),
       ...(evidence.removed.length > 0 ? { redactions: evidence.removed } : {}),
       ...extra,
       // Details carry upstream errors and the like: evidence too, so redacted too.
@@ -595,22 +690,7 @@ class PipelineEnforcer implements Enforcer {
         ? { detail: this.#redactor.forEvidence(extra.detail).value as Record<string, unknown> }
         : {}),
     };
-    let stored: StoredEvent;
-    try {
-      stored = await this.#audit.append(event);
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      this.#outage ??= { since: event.time, error: message, unlogged: 0, refused: 0 };
-      return { ok: false, error: message };
-    }
-    if (this.#observe) {
-      try {
-        this.#observe(stored);
-      } catch {
-        // an observer's failure is not the call's
-      }
-    }
-    return { ok: true, event: stored };
+    return event;
   }
 
   /** Tries to write the gap event that closes an outage; true once the log takes writes again. */
@@ -647,6 +727,12 @@ class PipelineEnforcer implements Enforcer {
 }
 
 const DEFAULT_APPROVAL_MS = 15 * 60 * 1000;
+
+/** A running call's redacted arguments, and its record in the log when the log keeps one. */
+interface Begun {
+  evidence: ReturnType<EvidenceRedactor['forEvidence']>;
+  open: OpenCall | undefined;
+}
 
 /** For decisions that touch no record: any read of it is a bug in stateKeys(), so it throws (and denies). */
 const STATELESS: DecisionState = {

@@ -402,6 +402,59 @@ describe('enforcer', () => {
     });
   });
 
+  describe('a write is on record before it runs', () => {
+    it('as a pending call in the SQLite log while it runs, replaced by its one event; a read is not', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'posture-enforcer-pending-'));
+      try {
+        const path = join(dir, 'posture.db');
+        const audit = await openSqliteAuditLog({ path });
+        const { enforcer } = setup({ audit });
+        const Database = (await import('better-sqlite3')).default;
+        const reader = new Database(path, { readonly: true });
+        const pending = () =>
+          (reader.prepare('SELECT json FROM audit_pending').all() as { json: string }[]).map(
+            (row) => JSON.parse(row.json) as AuditEvent,
+          );
+        let seen: AuditEvent[] = [];
+        const write = await enforcer.call(
+          call('tickets/add_comment', { text: `token ${AWS_KEY}` }),
+          async () => {
+            seen = pending();
+            return { ok: true };
+          },
+          { confirm: async () => 'accept' },
+        );
+        expect(write.status).toBe('ok');
+        expect(seen).toHaveLength(1);
+        expect(seen[0]).toMatchObject({
+          kind: 'call',
+          tool: 'tickets/add_comment',
+          actor: { user: 'alice', agent: 'bot' },
+          decision: 'allow',
+        });
+        expect(seen[0]!.outcome).toBeUndefined();
+        // Evidence, so redacted like evidence.
+        expect(JSON.stringify(seen[0])).not.toContain(AWS_KEY);
+        let seenByRead: AuditEvent[] = [];
+        await enforcer.call(call('crm/get_customer', { id: 1 }), async () => {
+          seenByRead = pending();
+          return { name: 'Ada' };
+        });
+        expect(seenByRead).toEqual([]);
+        expect(pending()).toEqual([]);
+        reader.close();
+        const events = await audit.read(0, await audit.size());
+        expect(events.map((e) => [e.tool, e.outcome])).toEqual([
+          ['tickets/add_comment', 'allowed'],
+          ['crm/get_customer', 'allowed'],
+        ]);
+        await audit.close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
   describe('when evidence cannot be written', () => {
     /** A memory log whose appends fail while `down` is set. */
     function flakyLog() {
@@ -431,6 +484,37 @@ describe('enforcer', () => {
       expect(third.status).toBe('ok');
       const events = await inner.read(0, await inner.size());
       expect(events.map((e) => e.kind)).toEqual(['gap', 'call']);
+      expect(events[0]!.detail).toMatchObject({ error: 'disk full', refused_calls: 1, unlogged_calls: 0 });
+    });
+
+    it('refuses a write before it runs when its record cannot be written', async () => {
+      const inner = createMemoryAuditLog();
+      const state = { down: true };
+      const log: AuditLog = Object.create(inner) as AuditLog;
+      log.append = (event, options) => inner.append(event, options);
+      log.begin = (event: AuditEvent) =>
+        state.down ? Promise.reject(new Error('disk full')) : inner.begin!(event);
+      const { enforcer } = setup({ audit: log });
+      const tickets = tool();
+      const accept = { confirm: async () => 'accept' as const };
+      const refused = await enforcer.call(
+        call('tickets/add_comment', { text: 'one' }),
+        tickets.execute,
+        accept,
+      );
+      expect(refused).toMatchObject({ status: 'error', code: 'evidence.unavailable' });
+      expect((refused as { message: string }).message).toMatch(/did not run: .*disk full/);
+      // Not run at all: a write's effects never precede its evidence.
+      expect(tickets.received).toEqual([]);
+      state.down = false;
+      const ran = await enforcer.call(call('tickets/add_comment', { text: 'two' }), tickets.execute, accept);
+      expect(ran.status).toBe('ok');
+      expect(tickets.received).toEqual([{ text: 'two' }]);
+      const events = await inner.read(0, await inner.size());
+      expect(events.map((e) => [e.kind, e.outcome])).toEqual([
+        ['gap', 'error'],
+        ['call', 'allowed'],
+      ]);
       expect(events[0]!.detail).toMatchObject({ error: 'disk full', refused_calls: 1, unlogged_calls: 0 });
     });
 

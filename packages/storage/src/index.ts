@@ -1,15 +1,17 @@
 // @posture/storage: evidence and state behind small ports, one folder per backend.
 export type {
+  AppendOptions,
   AuditEvent,
   AuditFilter,
   AuditLog,
   Checkpoint,
   EventKind,
   LoggedEvent,
+  OpenCall,
   Outcome,
   StoredEvent,
 } from './ports.js';
-export { EVENT_KINDS } from './ports.js';
+export { EVENT_KINDS, OUTCOMES } from './ports.js';
 
 export {
   EMPTY_ROOT,

@@ -21,7 +21,21 @@ export type Outcome =
   | 'rejected'
   | 'failed' // the upstream returned an error or crashed
   | 'timed_out'
+  | 'interrupted' // the call was running when its gateway stopped: whether it completed is unknown
   | 'error'; // Posture itself failed; the call did not run
+
+/** Every outcome, for filters and schemas. */
+export const OUTCOMES: readonly Outcome[] = [
+  'allowed',
+  'denied',
+  'pending',
+  'approved',
+  'rejected',
+  'failed',
+  'timed_out',
+  'interrupted',
+  'error',
+];
 
 export interface AuditEvent {
   /** ISO 8601, from the enforcer's clock; order is by `seq`, never by time. */
@@ -86,15 +100,42 @@ export interface Checkpoint {
 export type LoggedEvent = StoredEvent & { leaf_hash: string };
 
 /**
+ * A call recorded before it runs (`AuditLog.begin`): committed when `begin` resolves, so a stopped
+ * process leaves it behind, and on disk once `durable` resolves. The call's one event is the one
+ * `append(event, { settles })` writes; a call whose event never comes is logged `interrupted`.
+ */
+export interface OpenCall {
+  readonly id: string;
+  /** Resolves once the record is on disk; rejects if it could not be flushed. */
+  readonly durable: Promise<void>;
+}
+
+export interface AppendOptions {
+  /**
+   * The call this event ends. The append then resolves once the event is committed and the
+   * call's record is durable: the flush that makes this event durable runs after the caller is
+   * released (a power loss before it leaves the call in the log as `interrupted`, never absent).
+   */
+  settles?: OpenCall;
+}
+
+/**
  * The tamper-evident audit log. `append` resolves only once the event is durable (group commit:
- * concurrent appends share one transaction). If it rejects, the event was not written.
+ * concurrent appends share one transaction), or with `settles`, as described there. If it rejects,
+ * the event was not written.
  */
 export interface AuditLog {
   /** The checkpoints' origin line: the identity of this log. */
   readonly origin: string;
   /** The key that verifies this log's checkpoints, as `<name>+<hex key hash>+<base64 key>`. */
   readonly verifierKey: string;
-  append(event: AuditEvent): Promise<StoredEvent>;
+  append(event: AuditEvent, options?: AppendOptions): Promise<StoredEvent>;
+  /**
+   * Records a call before it runs, so that its evidence exists before its effects: rejects if the
+   * record cannot be written (the caller must then not run the call). Backends without it make the
+   * enforcer write the call's one event after the call, durable before its result is returned.
+   */
+  begin?(event: AuditEvent): Promise<OpenCall>;
   size(): Promise<number>;
   /** Events with seq in [from, to). */
   read(from: number, to: number): Promise<StoredEvent[]>;

@@ -53,6 +53,8 @@ describe('OCSF API Activity export', () => {
     [{ decision: 'confirm', outcome: 'pending' }, 2, 23, 0],
     [{ decision: 'allow', outcome: 'allowed', approval_id: 'ap-1' }, 1, 8, 1],
     [{ decision: 'allow', outcome: 'timed_out' }, 1, 1, 2],
+    // Whether an interrupted call completed is unknown.
+    [{ decision: 'allow', outcome: 'interrupted' }, 1, 1, 0],
   ] as const)('maps %j to action %i, disposition %i, status %i', (change, action, disposition, status) => {
     const record = toOcsf({ ...base, ...change } as StoredEvent);
     expect(record).toMatchObject({ action_id: action, disposition_id: disposition, status_id: status });

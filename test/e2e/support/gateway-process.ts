@@ -51,7 +51,7 @@ export async function startGatewayProcess(
 
 /** Stops a gateway process started above, waiting for it to exit. */
 export async function stopProcess(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null) return;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
   await exited;

@@ -22,6 +22,7 @@ const OUTCOMES: readonly Outcome[] = [
   'rejected',
   'failed',
   'timed_out',
+  'interrupted',
   'error',
 ];
 // Not storage's EVENT_KINDS: the CLI loads storage (and SQLite) only when a command needs it.

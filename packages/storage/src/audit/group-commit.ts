@@ -6,9 +6,13 @@
 // A writer may also return its results with a `durable` promise (the flush to disk still running):
 // the next batch is written at once, and each batch's callers are released when its flush and every
 // earlier batch's have completed, so writing one batch overlaps waiting for the disk on another.
+// An item submitted with its own `after` promise is released once its batch is written and `after`
+// has resolved, without waiting for the batch's flush (see `AppendOptions.settles`); one submitted
+// with `after` = 'written' as soon as its batch is written.
 
 interface Waiting<I, O> {
   item: I;
+  after: Promise<void> | 'written' | undefined;
   resolve(value: O): void;
   reject(error: unknown): void;
 }
@@ -37,9 +41,9 @@ export class GroupCommit<I, O> {
     this.#maxBatch = maxBatch;
   }
 
-  submit(item: I): Promise<O> {
+  submit(item: I, after?: Promise<void> | 'written'): Promise<O> {
     return new Promise<O>((resolve, reject) => {
-      this.#queue.push({ item, resolve, reject });
+      this.#queue.push({ item, after, resolve, reject });
       this.#schedule();
     });
   }
@@ -78,7 +82,7 @@ export class GroupCommit<I, O> {
     try {
       const written = await this.#write(batch.map((waiting) => waiting.item));
       if (Array.isArray(written)) {
-        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(written[i]!);
+        for (let i = 0; i < batch.length; i++) this.#settle(batch[i]!, written[i]!, undefined);
       } else {
         this.#release(batch, written);
       }
@@ -91,20 +95,24 @@ export class GroupCommit<I, O> {
     }
   }
 
-  /** Releases `batch` once its flush and every earlier one are done; an earlier failure fails it too. */
+  /** Releases `waiting` with `result` once `durable` (if any) and its own `after` have resolved. */
+  #settle(waiting: Waiting<I, O>, result: O, durable: Promise<unknown> | undefined): void {
+    const gate = waiting.after ?? durable;
+    if (gate === undefined || gate === 'written') waiting.resolve(result);
+    else gate.then(() => waiting.resolve(result), waiting.reject);
+  }
+
+  /**
+   * Releases `batch` once its flush and every earlier one are done (an earlier failure fails it
+   * too); items with their own `after` are released by it instead.
+   */
   #release(batch: Waiting<I, O>[], written: Flushing<O>): void {
     this.#flushing++;
     const done = Promise.all([this.#flushed, written.durable]);
     this.#flushed = done.catch(() => {});
+    for (let i = 0; i < batch.length; i++) this.#settle(batch[i]!, written.results[i]!, done);
     done
-      .then(
-        () => {
-          for (let i = 0; i < batch.length; i++) batch[i]!.resolve(written.results[i]!);
-        },
-        (error: unknown) => {
-          for (const waiting of batch) waiting.reject(error);
-        },
-      )
+      .catch(() => {})
       .finally(() => {
         this.#flushing--;
         this.#settleIdle();

@@ -52,7 +52,13 @@ export function toOcsf(event: StoredEvent): Record<string, unknown> {
     time: Date.parse(event.time),
     severity_id: verdict.action_id === 2 ? 3 : 1,
     severity: verdict.action_id === 2 ? 'Medium' : 'Informational',
-    status_id: event.outcome === undefined || event.outcome === 'pending' ? 0 : failed ? 2 : 1,
+    // Unknown: still waiting, or interrupted (the call may or may not have completed).
+    status_id:
+      event.outcome === undefined || event.outcome === 'pending' || event.outcome === 'interrupted'
+        ? 0
+        : failed
+          ? 2
+          : 1,
     status: event.outcome ?? 'unknown',
     ...verdict,
     ...(riskLevel ? { risk_level: riskLevel, risk_level_id: event.tier } : {}),

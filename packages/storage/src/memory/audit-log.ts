@@ -3,7 +3,17 @@
 import { MerkleFrontier, type FrontierJson } from '../merkle/frontier.js';
 import { generateSignerKey, parseSignerKey, signCheckpoint, type NoteSigner } from '../merkle/checkpoint.js';
 import { leafHash } from '../merkle/tree.js';
-import type { AuditEvent, AuditFilter, AuditLog, Checkpoint, LoggedEvent, StoredEvent } from '../ports.js';
+import { randomUUID } from 'node:crypto';
+import type {
+  AppendOptions,
+  AuditEvent,
+  AuditFilter,
+  AuditLog,
+  Checkpoint,
+  LoggedEvent,
+  OpenCall,
+  StoredEvent,
+} from '../ports.js';
 import { checkRange, matchesFilter } from '../audit/filter.js';
 import { GroupCommit } from '../audit/group-commit.js';
 import { leafText, parseStored, prepareEvent, type PreparedEvent } from '../audit/leaf.js';
@@ -26,7 +36,14 @@ export interface MemoryAuditStore {
   records: MemoryAuditRecord[];
   checkpoints: Checkpoint[];
   frontier?: FrontierJson;
+  /** Calls recorded before they ran whose event has not come: id → the event as begun. */
+  pending?: Map<string, AuditEvent>;
 }
+
+const INTERRUPTED =
+  'the log that recorded this call was not closed while the call ran: whether it completed is unknown';
+
+type QueuedEvent = PreparedEvent & { settles?: string };
 
 export function createMemoryAuditStore(): MemoryAuditStore {
   return { records: [], checkpoints: [] };
@@ -47,7 +64,9 @@ class MemoryAuditLog implements AuditLog {
   readonly #store: MemoryAuditStore;
   readonly #signer: NoteSigner;
   readonly #options: MemoryAuditLogOptions;
-  readonly #queue: GroupCommit<PreparedEvent, StoredEvent>;
+  readonly #queue: GroupCommit<QueuedEvent, StoredEvent>;
+  /** The pending calls this log began (a reopened store's others were left by a log now gone). */
+  readonly #mine = new Set<string>();
   readonly #redact: EvidenceRedactor;
   #frontier: MerkleFrontier;
   #timer: NodeJS.Timeout | undefined;
@@ -66,6 +85,8 @@ class MemoryAuditLog implements AuditLog {
     this.#frontier = store.frontier ? MerkleFrontier.fromJSON(store.frontier) : new MerkleFrontier();
     this.#redact = createEvidenceRedactor(options.redaction);
     this.#queue = new GroupCommit((items) => this.#write(items), options.maxBatch ?? 1000);
+    // A store reopened with calls still pending: the log that began them is gone.
+    if (store.pending && store.pending.size > 0) this.#interrupt([...store.pending.keys()]);
     const ms = options.checkpointEvery?.ms;
     if (ms !== undefined) {
       this.#timer = setInterval(() => {
@@ -75,7 +96,22 @@ class MemoryAuditLog implements AuditLog {
     }
   }
 
-  #write(items: PreparedEvent[]): StoredEvent[] {
+  #interrupt(ids: string[]): void {
+    const pending = this.#store.pending!;
+    this.#write(
+      ids.map((id) => {
+        const intent = pending.get(id)!;
+        const event: AuditEvent = {
+          ...intent,
+          outcome: 'interrupted',
+          detail: { ...intent.detail, error: INTERRUPTED },
+        };
+        return Object.assign(prepareEvent(event), { settles: id });
+      }),
+    );
+  }
+
+  #write(items: QueuedEvent[]): StoredEvent[] {
     // Build the whole batch aside and publish it at once, so a failure leaves nothing behind.
     const frontier = this.#frontier.clone();
     const records: MemoryAuditRecord[] = [];
@@ -91,6 +127,11 @@ class MemoryAuditLog implements AuditLog {
       events.push(stored);
     }
     for (const record of records) this.#store.records.push(record);
+    for (const prepared of items) {
+      if (prepared.settles === undefined) continue;
+      this.#store.pending?.delete(prepared.settles);
+      this.#mine.delete(prepared.settles);
+    }
     this.#frontier = frontier;
     this.#store.frontier = frontier.toJSON();
     const every = this.#options.checkpointEvery?.events;
@@ -104,14 +145,27 @@ class MemoryAuditLog implements AuditLog {
     if (this.#closed) throw new Error('audit log is closed');
   }
 
-  append(event: AuditEvent): Promise<StoredEvent> {
+  append(event: AuditEvent, options?: AppendOptions): Promise<StoredEvent> {
     // Not async: one promise per append, the queue's, instead of two.
     try {
       this.#checkOpen();
-      return this.#queue.submit(prepareEvent(this.#redact(event)));
+      const prepared: QueuedEvent = prepareEvent(this.#redact(event));
+      const settles = options?.settles;
+      if (settles === undefined) return this.#queue.submit(prepared);
+      prepared.settles = settles.id;
+      return this.#queue.submit(prepared, settles.durable);
     } catch (error) {
       return Promise.reject(error as Error);
     }
+  }
+
+  async begin(event: AuditEvent): Promise<OpenCall> {
+    this.#checkOpen();
+    const { event: clean } = prepareEvent(this.#redact(event));
+    const id = randomUUID();
+    (this.#store.pending ??= new Map()).set(id, clean);
+    this.#mine.add(id);
+    return { id, durable: Promise.resolve() };
   }
 
   async size(): Promise<number> {
@@ -178,6 +232,8 @@ class MemoryAuditLog implements AuditLog {
     this.#closed = true;
     clearInterval(this.#timer);
     await this.#queue.drain();
+    // Calls still running will not get their event from this log: they end interrupted.
+    if (this.#mine.size > 0) this.#interrupt([...this.#mine]);
     const signed = this.#store.checkpoints.at(-1)?.size ?? 0;
     if (this.#options.checkpointOnClose !== false && this.#frontier.size > signed) this.#checkpointNow();
   }

@@ -13,7 +13,13 @@
 // waiting up to `busyTimeoutMs`), reads the frontier row under it and assigns seqs from there, so
 // two writers interleave whole batches and never assign a seq twice. A checkpoint is signed under
 // the same lock, so every checkpoint extends the one before it.
+//
+// A call may be recorded before it runs (`begin`: a row in audit_pending, flushed in the thread pool
+// while the call runs); its event replaces that row when it ends, and its caller is released once
+// that is committed and the row is on disk, while the event's own flush runs in the background.
+// Rows left by a process that stopped become `interrupted` events when the log is next opened.
 import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
 import {
   closeSync,
   existsSync,
@@ -26,11 +32,21 @@ import {
   readFileSync,
   readSync,
 } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { MerkleFrontier } from '../merkle/frontier.js';
 import { parseSignerKey, signCheckpoint, type NoteSigner } from '../merkle/checkpoint.js';
 import { leafHash } from '../merkle/tree.js';
-import type { AuditEvent, AuditFilter, AuditLog, Checkpoint, LoggedEvent, StoredEvent } from '../ports.js';
+import type {
+  AppendOptions,
+  AuditEvent,
+  AuditFilter,
+  AuditLog,
+  Checkpoint,
+  LoggedEvent,
+  OpenCall,
+  StoredEvent,
+} from '../ports.js';
 import { checkRange } from '../audit/filter.js';
 import { GroupCommit, type Flushing } from '../audit/group-commit.js';
 import { leafText, parseStored, prepareEvent, type PreparedEvent } from '../audit/leaf.js';
@@ -71,6 +87,39 @@ export const DEFAULT_DATABASE_PATH = join('.posture', 'posture.db');
 const PAGE_ROWS = 10_000;
 /** Flushes run inline while they average at most this long, by default (see the top of this file). */
 const INLINE_FLUSH_MS = 1;
+/** An open call's `durable` until its batch's flush is requested (set before anyone sees it). */
+const NOT_FLUSHED: Promise<void> = Promise.resolve();
+const INTERRUPTED =
+  'the process that recorded this call stopped while the call ran: whether it completed is unknown';
+
+/** An event waiting for its batch, and the pending call it ends, if any. */
+type QueuedEvent = PreparedEvent & { settles?: string; begins?: undefined };
+/** A call to record before it runs, waiting for its batch. */
+interface QueuedCall {
+  begins: { id: string; time: string; json: string };
+}
+type Queued = QueuedEvent | QueuedCall;
+/** What a batch gives back for each item: the stored event, or the open call (durable once flushed). */
+type Written = StoredEvent | { id: string; durable: Promise<void> };
+
+/** `pid@host/instance`: which process wrote a pending row, and whether it may still finish it. */
+function ownerName(instance: string): string {
+  return `${process.pid}@${hostname()}/${instance}`;
+}
+
+/** True when the owner of a pending row is a process of this host that no longer runs. */
+function ownerStopped(owner: string): boolean {
+  const match = /^(\d+)@(.*)\/[^/]+$/.exec(owner);
+  if (!match || match[2] !== hostname()) return false; // another host's: it alone knows
+  const pid = Number(match[1]);
+  if (pid === process.pid) return false; // this process's: a log still open here, or closed cleanly
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
 const SQLITE_MAGIC = 'SQLite format 3\0';
 
 /** Checks the file header before SQLite sees the file: SQLite itself reports damage only lazily. */
@@ -166,7 +215,9 @@ export async function openSqliteAuditLog(options: SqliteAuditLogOptions = {}): P
     // appends touch: the right edges of the table and its indexes, with room for large batches.
     db.pragma('cache_size = -4096');
     migrate(db, file);
-    return SqliteAuditLogImpl.create(db, file, options);
+    const log = SqliteAuditLogImpl.create(db, file, options);
+    await log.recoverInterrupted();
+    return log;
   } catch (error) {
     db?.close();
     if (isCorruption(error)) throw corrupt(file, (error as Error).message, error);
@@ -177,7 +228,7 @@ export async function openSqliteAuditLog(options: SqliteAuditLogOptions = {}): P
 }
 
 interface WriteResult {
-  events: StoredEvent[];
+  written: Written[];
   frontier: MerkleFrontier;
 }
 
@@ -189,7 +240,11 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
   /** None when read-only. */
   readonly #signer: NoteSigner | undefined;
   readonly #options: SqliteAuditLogOptions;
-  readonly #queue: GroupCommit<PreparedEvent, StoredEvent>;
+  readonly #queue: GroupCommit<Queued, Written>;
+  /** This log's name on the pending rows it writes. */
+  readonly #owner = ownerName(randomUUID());
+  /** Flushes still running: none may hold the WAL's descriptor when it is closed. */
+  readonly #flushing = new Set<Promise<void>>();
   readonly #redact: EvidenceRedactor;
   readonly #statements;
   readonly #searches = new Map<string, Database.Statement>();
@@ -263,6 +318,15 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
       insertCheckpoint: db.prepare(
         'INSERT INTO audit_checkpoints (size, root, note, signed_at) VALUES (?, ?, ?, ?)',
       ),
+      ...(options.readOnly
+        ? {}
+        : {
+            insertPending: db.prepare(
+              'INSERT INTO audit_pending (id, owner, time, json) VALUES (?, ?, ?, ?)',
+            ),
+            deletePending: db.prepare('DELETE FROM audit_pending WHERE id = ?'),
+            pending: db.prepare('SELECT id, owner, json FROM audit_pending ORDER BY time, id'),
+          }),
     };
     this.#writeBatchTransaction = db.transaction(this.#writeTransaction);
     this.#frontier = this.#loadFrontier();
@@ -312,13 +376,20 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
     return checkpoint;
   }
 
-  readonly #writeBatchTransaction: Database.Transaction<(items: PreparedEvent[]) => WriteResult>;
+  readonly #writeBatchTransaction: Database.Transaction<(items: Queued[]) => WriteResult>;
 
-  readonly #writeTransaction = (items: PreparedEvent[]): WriteResult => {
+  readonly #writeTransaction = (items: Queued[]): WriteResult => {
     const frontier = this.#currentFrontier().clone();
+    const size = frontier.size;
     const insert = this.#statements.insertEvent;
-    const events: StoredEvent[] = [];
+    const written: Written[] = [];
     for (const prepared of items) {
+      if (prepared.begins !== undefined) {
+        const { id, time, json } = prepared.begins;
+        this.#statements.insertPending!.run(id, this.#owner, time, json);
+        written.push({ id, durable: NOT_FLUSHED });
+        continue;
+      }
       const seq = frontier.size;
       const json = leafText(prepared, seq);
       const leaf = leafHash(json);
@@ -336,22 +407,36 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
         leaf,
       );
       frontier.append(leaf);
+      if (prepared.settles !== undefined) this.#statements.deletePending!.run(prepared.settles);
       // The prepared event is this log's own copy: it becomes the stored event.
       const stored = event as StoredEvent;
       stored.seq = seq;
-      events.push(stored);
+      written.push(stored);
     }
+    if (frontier.size === size) return { written, frontier };
     this.#statements.updateFrontier.run(frontier.size, JSON.stringify(frontier.toJSON().hashes));
     const every = this.#options.checkpointEvery?.events;
     if (every !== undefined) {
       const signed = (this.#statements.latestCheckpointSize.get() as number | null) ?? 0;
       if (frontier.size - signed >= every) this.#signAndStore(frontier);
     }
-    return { events, frontier };
+    return { written, frontier };
   };
 
-  /** Flushes the WAL (and, the first time, the folder entry that names it) to disk. */
-  #flush(): Promise<void> {
+  /**
+   * Flushes the WAL (and, the first time, the folder entry that names it) to disk. `inBackground`:
+   * in the thread pool whatever the disk, for a flush nobody waits on (the events that end open
+   * calls) or that should overlap the calls it records (see the top of this file).
+   */
+  #flush(inBackground = false): Promise<void> {
+    const flushing = this.#flushNow(inBackground);
+    this.#flushing.add(flushing);
+    const forget = () => this.#flushing.delete(flushing);
+    flushing.then(forget, forget);
+    return flushing;
+  }
+
+  #flushNow(inBackground: boolean): Promise<void> {
     return new Promise((resolve, reject) => {
       const done = (error: NodeJS.ErrnoException | null) => {
         if (error === null) resolve();
@@ -381,7 +466,7 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
           done(error);
         };
         const inline = this.#options.inlineFlushMs ?? INLINE_FLUSH_MS;
-        if (inline <= 0 || this.#flushMs > inline) {
+        if (inBackground || inline <= 0 || this.#flushMs > inline) {
           fdatasync(this.#wal, timed);
           return;
         }
@@ -393,7 +478,7 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
     });
   }
 
-  #writeBatch(items: PreparedEvent[]): Flushing<StoredEvent> {
+  #writeBatch(items: Queued[]): Flushing<Written> {
     let result: WriteResult;
     try {
       // better-sqlite3 rolls the transaction back if the function or the COMMIT throws.
@@ -405,7 +490,33 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
       );
     }
     this.#frontier = result.frontier;
-    return { results: result.events, durable: this.#flush() };
+    // Only open calls and the events that end them: nobody waits on this flush on the main thread.
+    const durable = this.#flush(
+      items.every((item) => item.begins !== undefined || item.settles !== undefined),
+    );
+    for (const item of result.written) if (!('seq' in item)) item.durable = durable;
+    return { results: result.written, durable };
+  }
+
+  /** Pending rows of processes that stopped (or, at close, this log's own) become `interrupted` events. */
+  async recoverInterrupted(own = false): Promise<number> {
+    if (this.#signer === undefined) return 0;
+    const rows = (this.#statements.pending!.all() as { id: string; owner: string; json: string }[]).filter(
+      (row) => (own ? row.owner === this.#owner : ownerStopped(row.owner)),
+    );
+    if (rows.length === 0) return 0;
+    const items: QueuedEvent[] = rows.map((row) => {
+      const intent = JSON.parse(row.json) as AuditEvent;
+      const event: AuditEvent = {
+        ...intent,
+        outcome: 'interrupted',
+        detail: { ...intent.detail, error: INTERRUPTED },
+      };
+      return Object.assign(prepareEvent(event), { settles: row.id });
+    });
+    const { durable } = this.#writeBatch(items);
+    await durable;
+    return rows.length;
   }
 
   #failure(what: string, error: unknown): Error {
@@ -424,14 +535,28 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
     return this.#signer;
   }
 
-  append(event: AuditEvent): Promise<StoredEvent> {
+  append(event: AuditEvent, options?: AppendOptions): Promise<StoredEvent> {
     // Not async: one promise per append, the queue's, instead of two.
     try {
       this.#writable();
-      return this.#queue.submit(prepareEvent(this.#redact(event)));
+      const prepared: QueuedEvent = prepareEvent(this.#redact(event));
+      const settles = options?.settles;
+      if (settles === undefined) return this.#queue.submit(prepared) as Promise<StoredEvent>;
+      prepared.settles = settles.id;
+      return this.#queue.submit(prepared, settles.durable) as Promise<StoredEvent>;
     } catch (error) {
       return Promise.reject(error as Error);
     }
+  }
+
+  async begin(event: AuditEvent): Promise<OpenCall> {
+    this.#writable();
+    const { event: clean } = prepareEvent(this.#redact(event));
+    const begins = { id: randomUUID(), time: clean.time, json: JSON.stringify(clean) };
+    // Released once committed, in the batch of the appends made in this turn of the event loop.
+    const open = (await this.#queue.submit({ begins }, 'written')) as OpenCall;
+    open.durable.catch(() => {}); // its caller learns of a failure through the append that settles it
+    return open;
   }
 
   async size(): Promise<number> {
@@ -534,6 +659,8 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
     clearInterval(this.#timer);
     try {
       await this.#queue.drain();
+      // Calls still running here will not get their event from this log: they end interrupted.
+      if (this.#signer !== undefined) await this.recoverInterrupted(true);
       if (this.#options.checkpointOnClose !== false && this.#signer !== undefined) {
         const size = this.#statements.frontierSize.get() as number;
         const signed = (this.#statements.latestCheckpointSize.get() as number | null) ?? 0;
@@ -543,6 +670,7 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
         }
       }
     } finally {
+      await Promise.allSettled([...this.#flushing]);
       await this.#checkpointer.stop();
       if (this.#wal !== undefined) closeSync(this.#wal);
       this.#db.close();

@@ -62,6 +62,21 @@ export const MIGRATIONS: readonly Migration[] = [
       INSERT INTO audit_frontier (id, size, hashes) VALUES (0, 0, '[]');
     `,
   },
+  {
+    version: 2,
+    description: 'audit log: calls recorded before they run, until their event is written',
+    sql: `
+      -- Not events: outside the Merkle tree. A row lives from just before its call runs until the
+      -- call's event is committed in the same transaction that deletes it. \`owner\` names the
+      -- process (host:pid:instance), so a row left by a process that stopped can be told apart.
+      CREATE TABLE audit_pending (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        time TEXT NOT NULL,
+        json TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 /** Applies the migrations `db` has not seen, under the write lock so two processes cannot race. */

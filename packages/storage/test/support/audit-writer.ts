@@ -4,6 +4,8 @@
 //   load <concurrency>              append forever; print `<seq> <n>` for each acknowledged event
 //   append <count> <concurrency> <tag> [go]   print `ready` (with `go`: wait for a line on stdin),
 //                                        append `count` events tagged `tag`, close, print `done`
+//   begin <count>                   record `count` calls before they run (`begin`), print `begun`,
+//                                        then wait to be killed, their events never written
 // An acknowledgement is printed only after the event's append promise resolved. The environment's
 // POSTURE_TEST_INLINE_FLUSH_MS, when set, is the SQLite log's `inlineFlushMs`, and
 // POSTURE_TEST_CHECKPOINT_EVERY how many events a checkpoint is signed after (default 2000).
@@ -12,7 +14,7 @@ import { openSqliteAuditLog } from '../../src/sqlite/audit-log.js';
 import { sampleEvent } from './events.js';
 
 const [path, mode, ...rest] = process.argv.slice(2);
-if (path === undefined || (mode !== 'load' && mode !== 'append')) {
+if (path === undefined || (mode !== 'load' && mode !== 'append' && mode !== 'begin')) {
   process.stderr.write(
     'usage: audit-writer.ts <db> load <concurrency> | append <count> <concurrency> <tag>\n',
   );
@@ -44,7 +46,12 @@ const flush = () => {
   pending = [];
 };
 
-if (mode === 'load') {
+if (mode === 'begin') {
+  for (let n = 0; n < Number(rest[0] ?? 1); n++)
+    await log.begin!(sampleEvent(n, { session: 'crashed', outcome: undefined, latency_ms: undefined }));
+  process.stdout.write('begun\n');
+  setInterval(() => {}, 60_000);
+} else if (mode === 'load') {
   const concurrency = Number(rest[0] ?? 64);
   let next = 0;
   const flusher = setInterval(flush, 5);

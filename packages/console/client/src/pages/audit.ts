@@ -10,7 +10,17 @@ const FILTERS = ['agent', 'user', 'tool', 'decision', 'outcome', 'kind', 'since'
 type FilterName = (typeof FILTERS)[number];
 const CHOICES: Partial<Record<FilterName, readonly string[]>> = {
   decision: ['allow', 'deny', 'approve', 'confirm'],
-  outcome: ['allowed', 'denied', 'pending', 'approved', 'rejected', 'failed', 'timed_out', 'error'],
+  outcome: [
+    'allowed',
+    'denied',
+    'pending',
+    'approved',
+    'rejected',
+    'failed',
+    'timed_out',
+    'interrupted',
+    'error',
+  ],
   kind: ['call', 'approval', 'exception', 'policy_change', 'alert', 'gap', 'revocation'],
 };
 const LABELS: Record<FilterName, string> = {
