@@ -341,22 +341,16 @@ class PipelineEnforcer implements Enforcer {
     // refuses the call before it has any effect, a crash mid-call leaves it `interrupted` in the
     // log, and the record's flush to disk overlaps the call itself. Reads change nothing: their
     // one event is written after them, as before.
-    const begun: Begun = { evidence: this.#redactor.forEvidence(call.args), open: undefined };
+    // (Only then are the redacted arguments made this early: kept across the call, they would
+    // outlive the young generation on the commonest path.)
+    let begun: Begun | undefined;
     if (this.#audit.begin && !this.#outage && tier !== 1) {
+      const evidence = this.#redactor.forEvidence(call.args);
       try {
-        begun.open = await this.#audit.begin(
-          this.#event(
-            call,
-            hash,
-            started,
-            this.#clock(),
-            decision,
-            undefined,
-            options,
-            extra,
-            begun.evidence,
-          ),
+        const open = await this.#audit.begin(
+          this.#event(call, hash, started, this.#clock(), decision, undefined, options, extra, evidence),
         );
+        begun = { evidence, open };
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         this.#outage = {
@@ -633,7 +627,7 @@ class PipelineEnforcer implements Enforcer {
     );
     let stored: StoredEvent;
     try {
-      stored = await this.#audit.append(event, begun?.open ? { settles: begun.open } : undefined);
+      stored = await this.#audit.append(event, begun ? { settles: begun.open } : undefined);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.#outage ??= { since: event.time, error: message, unlogged: 0, refused: 0 };
@@ -728,10 +722,10 @@ class PipelineEnforcer implements Enforcer {
 
 const DEFAULT_APPROVAL_MS = 15 * 60 * 1000;
 
-/** A running call's redacted arguments, and its record in the log when the log keeps one. */
+/** A running write's redacted arguments, and its record in the log. */
 interface Begun {
   evidence: ReturnType<EvidenceRedactor['forEvidence']>;
-  open: OpenCall | undefined;
+  open: OpenCall;
 }
 
 /** For decisions that touch no record: any read of it is a bug in stateKeys(), so it throws (and denies). */
