@@ -5,7 +5,9 @@ import { createWriteStream, existsSync, rmSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { dirname, join } from 'node:path';
-import type { AuditFilter, AuditLog, EventKind, Outcome, StoredEvent, VerifyResult } from '@posture/storage';
+import type { AuditFilter, AuditLog, StoredEvent, VerifyResult } from '@posture/storage';
+// The ports alone: the rest of storage (and SQLite) loads only when a command needs it.
+import { EVENT_KINDS, OUTCOMES } from '@posture/storage/ports';
 import type { Verdict } from '@posture/core';
 import { Option, type Command } from 'commander';
 import { CliError, type Io, type Register } from '../io.js';
@@ -14,27 +16,6 @@ import { escapeText } from './approvals.js';
 const DEFAULT_DB = '.posture/posture.db';
 const FAILED = 1;
 const DECISIONS: readonly Verdict[] = ['allow', 'deny', 'approve', 'confirm'];
-const OUTCOMES: readonly Outcome[] = [
-  'allowed',
-  'denied',
-  'pending',
-  'approved',
-  'rejected',
-  'failed',
-  'timed_out',
-  'interrupted',
-  'error',
-];
-// Not storage's EVENT_KINDS: the CLI loads storage (and SQLite) only when a command needs it.
-const KINDS: readonly EventKind[] = [
-  'call',
-  'approval',
-  'exception',
-  'policy_change',
-  'alert',
-  'gap',
-  'revocation',
-];
 
 interface StoreOptions {
   db: string;
@@ -302,7 +283,7 @@ function filterOf(options: SearchOptions): AuditFilter {
     tool: options.tool,
     decision: choice('decision', DECISIONS, options.decision),
     outcome: choice('outcome', OUTCOMES, options.outcome),
-    kind: choice('kind', KINDS, options.kind),
+    kind: choice('kind', EVENT_KINDS, options.kind),
     since: instant('since', options.since),
     until: instant('until', options.until),
     limit: count('limit', options.limit),
@@ -397,7 +378,7 @@ export const registerAudit: Register = (program, io, setExit) => {
       .option('--tool <server/tool>')
       .option('--decision <decision>', DECISIONS.join(', '))
       .option('--outcome <outcome>', OUTCOMES.join(', '))
-      .option('--kind <kind>', KINDS.join(', '))
+      .option('--kind <kind>', EVENT_KINDS.join(', '))
       .option('--since <time>', 'from this time on (ISO 8601, inclusive)')
       .option('--until <time>', 'up to this time (ISO 8601, inclusive)')
       .option('--limit <n>', 'at most this many events', '1000')
