@@ -1,6 +1,6 @@
 // The checks, as data and one function each. Ids are stable: reports, suppressions and CI
 // pipelines name them, so a check is retired, never renumbered.
-import { skeleton } from '@posture/core';
+import { DEFAULT_TOKEN_TTL_MS, durationMs, skeleton } from '@posture/core';
 import type { ConfiguredServer } from '../scan/model.js';
 import {
   configuredTexts,
@@ -532,6 +532,27 @@ export const CHECKS: readonly Check[] = [
         }
         return out;
       }),
+  },
+  {
+    id: 'PST-026',
+    title: 'Agent tokens may live longer than an hour',
+    severity: 'low',
+    pillar: 'identity',
+    owasp: ['LLM06:2025'],
+    asi: ['ASI03'],
+    atlas: ['AML.T0091.000'],
+    remediation:
+      'Keep `token_ttl` at an hour or less and issue new tokens as they expire: a stolen token is good until then.',
+    run: (c) =>
+      eachPolicy(c, ({ file, policy }) =>
+        Object.entries(policy.agents)
+          .filter(([, a]) => a.token_ttl !== undefined && durationMs(a.token_ttl) > DEFAULT_TOKEN_TTL_MS)
+          .map(([name, a]) => ({
+            file,
+            path: `agents.${name}.token_ttl`,
+            message: `tokens of agent \`${name}\` may live ${a.token_ttl}`,
+          })),
+      ),
   },
   // ——— permission ———
   {
