@@ -3,6 +3,7 @@
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import {
+  copyFileSync,
   existsSync,
   mkdtempSync,
   readFileSync,
@@ -59,6 +60,40 @@ describe('a damaged database file', () => {
       `audit database \`${path}\` is damaged: it is not an SQLite database`,
     );
     expect(readFileSync(path)).toEqual(bytes);
+  });
+
+  it('cut short in a checkpoint (its header counts pages only the WAL holds yet): opens, every event kept', async () => {
+    // A crash image: the files of a log that is still open, everything acknowledged on disk.
+    const live = join(tempDir(), 'posture.db');
+    const log = await openSqliteAuditLog({ path: live });
+    for (let i = 0; i < 40; i++) await log.append(sampleEvent(i));
+    const dir = tempDir();
+    const path = join(dir, 'posture.db');
+    copyFileSync(live, path);
+    copyFileSync(`${live}-wal`, `${path}-wal`);
+    await log.close();
+    // The checkpoint that was cut short had written page 1 (the header with the new page count)
+    // from the WAL and no page after it.
+    const wal = readFileSync(`${path}-wal`);
+    const pageSize = wal.readUInt32BE(8);
+    let page1: Buffer | undefined;
+    for (let at = 32; at + 24 + pageSize <= wal.length; at += 24 + pageSize) {
+      if (wal.readUInt32BE(at) === 1) page1 = wal.subarray(at + 24, at + 24 + pageSize);
+    }
+    expect(page1).toBeDefined();
+    const db = readFileSync(path);
+    expect(page1!.readUInt32BE(28)).toBeGreaterThan(db.length / pageSize);
+    page1!.copy(db, 0);
+    writeFileSync(path, db);
+
+    const reopened = await openSqliteAuditLog({ path });
+    logs.push(reopened);
+    expect(await reopened.size()).toBe(40);
+    expect((await reopened.read(0, 40)).map((e) => e.args)).toEqual(
+      Array.from({ length: 40 }, (_, i) => sampleEvent(i).args),
+    );
+    await reopened.checkpoint();
+    expect(await verifyStore(reopened)).toMatchObject({ ok: true, checked: 40 });
   });
 
   it('truncated: a clear error naming the file, never a new log in its place', async () => {

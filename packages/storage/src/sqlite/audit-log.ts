@@ -31,6 +31,7 @@ import {
   openSync,
   readFileSync,
   readSync,
+  statSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -122,6 +123,15 @@ function ownerStopped(owner: string): boolean {
 }
 const SQLITE_MAGIC = 'SQLite format 3\0';
 
+/** Whether the database's write-ahead log exists and holds frames (beyond its 32-byte header). */
+function walHolds(file: string): boolean {
+  try {
+    return statSync(`${file}-wal`).size > 32;
+  } catch {
+    return false;
+  }
+}
+
 /** Checks the file header before SQLite sees the file: SQLite itself reports damage only lazily. */
 function checkDatabaseFile(file: string): void {
   let fd: number;
@@ -148,7 +158,9 @@ function checkDatabaseFile(file: string): void {
     if (pageSize < 512 || (pageSize & (pageSize - 1)) !== 0 || size % pageSize !== 0) {
       throw corrupt(file, `its size (\`${size}\` bytes) is not a whole number of \`${pageSize}\`-byte pages`);
     }
-    if (pagesValid && size < pages * pageSize) {
+    // A checkpoint cut short (the process killed while it copied pages from the WAL into this file)
+    // leaves a header that counts pages the file does not hold yet; the WAL still holds them.
+    if (pagesValid && size < pages * pageSize && !walHolds(file)) {
       throw corrupt(
         file,
         `it is truncated: its header counts \`${pages}\` pages, the file holds \`${size / pageSize}\``,
