@@ -170,44 +170,28 @@ describe('posture gateway (a process)', () => {
       );
       const policy = join(folder, 'posture.yaml');
       const key = join(folder, 'key.json');
-      const issued = JSON.parse(
-        posture([
-          'token',
-          'issue',
-          '--agent',
-          'helper',
-          '--user',
-          'alice',
-          '--ttl',
-          '8h',
-          '--policy',
-          policy,
-          '--key',
-          key,
-          '--json',
-        ]),
-      ) as { token: string };
+      const issue = (ttl: string, ...more: string[]) => [
+        'token',
+        'issue',
+        '--agent',
+        'helper',
+        '--user',
+        'alice',
+        '--ttl',
+        ttl,
+        '--policy',
+        policy,
+        '--key',
+        key,
+        ...more,
+      ];
+      const issued = JSON.parse(posture(issue('8h', '--json'))) as { token: string };
       const claims = JSON.parse(Buffer.from(issued.token.split('.')[1]!, 'base64url').toString()) as {
         exp: number;
         iat: number;
       };
       expect(claims.exp - claims.iat).toBe(8 * 3600);
-      expect(
-        failure([
-          'token',
-          'issue',
-          '--agent',
-          'helper',
-          '--user',
-          'alice',
-          '--ttl',
-          '9h',
-          '--policy',
-          policy,
-          '--key',
-          key,
-        ]),
-      ).toMatch(/at most 480 minutes/);
+      expect(failure(issue('9h'))).toMatch(/at most 480 minutes/);
       // Past a day, the policy itself is refused.
       writeFileSync(
         policy,
