@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { groupMembership, LONGEST_REVOCATION_MS } from '@posture/core';
 import {
   EVENT_KINDS,
-  OUTCOMES as STORAGE_OUTCOMES,
+  OUTCOMES,
   approvalEvent,
   deciderRefusal,
   type ApprovalRequest,
@@ -110,7 +110,6 @@ const MAX_OUTBOX = 10_000;
 const APPROVAL_STATUSES: readonly ApprovalStatus[] = ['pending', 'approved', 'denied', 'expired', 'consumed'];
 const KINDS: readonly EventKind[] = EVENT_KINDS;
 const DECISIONS = ['allow', 'deny', 'approve', 'confirm'] as const;
-const OUTCOMES: readonly Outcome[] = STORAGE_OUTCOMES;
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',

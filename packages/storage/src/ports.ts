@@ -13,29 +13,19 @@ export const EVENT_KINDS = [
 ] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
-export type Outcome =
-  | 'allowed' // decided allow; the call ran and returned
-  | 'denied'
-  | 'pending' // waiting for an approval or a confirmation
-  | 'approved'
-  | 'rejected'
-  | 'failed' // the upstream returned an error or crashed
-  | 'timed_out'
-  | 'interrupted' // the call was running when its gateway stopped: whether it completed is unknown
-  | 'error'; // Posture itself failed; the call did not run
-
 /** Every outcome, for filters and schemas. */
-export const OUTCOMES: readonly Outcome[] = [
-  'allowed',
+export const OUTCOMES = [
+  'allowed', // decided allow; the call ran and returned
   'denied',
-  'pending',
+  'pending', // waiting for an approval or a confirmation
   'approved',
   'rejected',
-  'failed',
+  'failed', // the upstream returned an error or crashed
   'timed_out',
-  'interrupted',
-  'error',
-];
+  'interrupted', // the call was running when its gateway stopped: whether it completed is unknown
+  'error', // Posture itself failed; the call did not run
+] as const;
+export type Outcome = (typeof OUTCOMES)[number];
 
 export interface AuditEvent {
   /** ISO 8601, from the enforcer's clock; order is by `seq`, never by time. */
