@@ -16,6 +16,7 @@ import type {
 } from '../ports.js';
 import { checkRange, matchesFilter } from '../audit/filter.js';
 import { GroupCommit } from '../audit/group-commit.js';
+import { interruptedEvent } from '../audit/interrupted.js';
 import { leafText, parseStored, prepareEvent, type PreparedEvent } from '../audit/leaf.js';
 import { createEvidenceRedactor, type EvidenceRedactor } from '../audit/redaction.js';
 import { checkCheckpointEvery, newOrigin, type AuditLogOptions } from '../audit/options.js';
@@ -39,9 +40,6 @@ export interface MemoryAuditStore {
   /** Calls recorded before they ran whose event has not come: id → the event as begun. */
   pending?: Map<string, AuditEvent>;
 }
-
-const INTERRUPTED =
-  'the log that recorded this call was not closed while the call ran: whether it completed is unknown';
 
 type QueuedEvent = PreparedEvent & { settles?: string };
 
@@ -99,15 +97,7 @@ class MemoryAuditLog implements AuditLog {
   #interrupt(ids: string[]): void {
     const pending = this.#store.pending!;
     this.#write(
-      ids.map((id) => {
-        const intent = pending.get(id)!;
-        const event: AuditEvent = {
-          ...intent,
-          outcome: 'interrupted',
-          detail: { ...intent.detail, error: INTERRUPTED },
-        };
-        return Object.assign(prepareEvent(event), { settles: id });
-      }),
+      ids.map((id) => Object.assign(prepareEvent(interruptedEvent(pending.get(id)!)), { settles: id })),
     );
   }
 

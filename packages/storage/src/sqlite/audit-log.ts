@@ -50,6 +50,7 @@ import type {
 } from '../ports.js';
 import { checkRange } from '../audit/filter.js';
 import { GroupCommit, type Flushing } from '../audit/group-commit.js';
+import { interruptedEvent } from '../audit/interrupted.js';
 import { leafText, parseStored, prepareEvent, type PreparedEvent } from '../audit/leaf.js';
 import { createEvidenceRedactor, type EvidenceRedactor } from '../audit/redaction.js';
 import { checkCheckpointEvery, newOrigin, type AuditLogOptions } from '../audit/options.js';
@@ -90,8 +91,6 @@ const PAGE_ROWS = 10_000;
 const INLINE_FLUSH_MS = 1;
 /** An open call's `durable` until its batch's flush is requested (set before anyone sees it). */
 const NOT_FLUSHED: Promise<void> = Promise.resolve();
-const INTERRUPTED =
-  'the process that recorded this call stopped while the call ran: whether it completed is unknown';
 
 /** An event waiting for its batch, and the pending call it ends, if any. */
 type QueuedEvent = PreparedEvent & { settles?: string; begins?: undefined };
@@ -517,15 +516,9 @@ class SqliteAuditLogImpl implements SqliteAuditLog {
       (row) => (own ? row.owner === this.#owner : ownerStopped(row.owner)),
     );
     if (rows.length === 0) return 0;
-    const items: QueuedEvent[] = rows.map((row) => {
-      const intent = JSON.parse(row.json) as AuditEvent;
-      const event: AuditEvent = {
-        ...intent,
-        outcome: 'interrupted',
-        detail: { ...intent.detail, error: INTERRUPTED },
-      };
-      return Object.assign(prepareEvent(event), { settles: row.id });
-    });
+    const items: QueuedEvent[] = rows.map((row) =>
+      Object.assign(prepareEvent(interruptedEvent(JSON.parse(row.json) as AuditEvent)), { settles: row.id }),
+    );
     const { durable } = this.#writeBatch(items);
     await durable;
     return rows.length;
