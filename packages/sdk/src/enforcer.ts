@@ -327,12 +327,7 @@ class PipelineEnforcer implements Enforcer {
     if (this.#outage && !(await this.#recover())) {
       if (!(this.#failOpenReads && tier === 1)) {
         this.#outage.refused++;
-        return {
-          status: 'error',
-          code: 'evidence.unavailable',
-          message: `the call did not run: the audit log cannot be written (${this.#outage.error})`,
-          decision,
-        };
+        return notRun(decision, this.#outage.error);
       }
       // Counted below, if its event then fails to be written too.
     }
@@ -359,12 +354,7 @@ class PipelineEnforcer implements Enforcer {
           unlogged: 0,
           refused: 1,
         };
-        return {
-          status: 'error',
-          code: 'evidence.unavailable',
-          message: `the call did not run: the audit log cannot be written (${message})`,
-          decision,
-        };
+        return notRun(decision, message);
       }
     }
 
@@ -721,6 +711,16 @@ class PipelineEnforcer implements Enforcer {
 }
 
 const DEFAULT_APPROVAL_MS = 15 * 60 * 1000;
+
+/** A call refused because its evidence cannot be written: it did not run. */
+function notRun(decision: Decision, error: string): CallResult {
+  return {
+    status: 'error',
+    code: 'evidence.unavailable',
+    message: `the call did not run: the audit log cannot be written (${error})`,
+    decision,
+  };
+}
 
 /** A running write's redacted arguments, and its record in the log. */
 interface Begun {
