@@ -21,7 +21,12 @@ export { Alerts, PolicyFile, policyJsonSchema } from './policy/schema.js';
 export { PROBLEM_CODES, formatProblem, type Problem, type ProblemCode } from './policy/problems.js';
 export type { CatalogTool } from './policy/catalog.js';
 export { groupMembership } from './policy/catalog.js';
-export { DEFAULT_TOKEN_TTL_MS, LONGEST_REVOCATION_MS, LONGEST_TOKEN_TTL_MS } from './policy/check.js';
+export {
+  DEFAULT_TOKEN_TTL_MS,
+  LONGEST_REVOCATION_MS,
+  LONGEST_TOKEN_TTL_MS,
+  REVOCATION_MARGIN_MS,
+} from './policy/check.js';
 export { canonicalJson, durationMs, skeleton, toolMatcher, type ToolMatcher } from './text.js';
 export {
   createDetector,

@@ -4,7 +4,6 @@ export type { Identity } from './identity.js';
 export { serveHttp, type HttpOptions, type RunningGateway } from './http.js';
 export { serveStdio } from './stdio.js';
 export {
-  MAX_TOKEN_TTL_MS,
   TokenAuthority,
   TokenVerifier,
   loadOrCreateSigningKey,

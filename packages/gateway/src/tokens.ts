@@ -22,9 +22,6 @@ import type { TokenRevocation } from '@posture/storage';
 
 const MAX_CACHED_TOKENS = 10_000;
 
-/** Tokens live at most this long unless the policy says otherwise (`agents.<agent>.token_ttl`). */
-export const MAX_TOKEN_TTL_MS = DEFAULT_TOKEN_TTL_MS;
-
 export interface TokenClaims {
   agent: string;
   user: string;
@@ -99,7 +96,7 @@ export class TokenAuthority {
     this.#key = options.key;
     this.audience = options.audience;
     this.issuer = options.issuer ?? 'posture';
-    this.maxTtlMs = options.maxTtlMs ?? MAX_TOKEN_TTL_MS;
+    this.maxTtlMs = options.maxTtlMs ?? DEFAULT_TOKEN_TTL_MS;
   }
 
   async issue(options: IssueOptions): Promise<string> {

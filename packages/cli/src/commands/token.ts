@@ -2,7 +2,7 @@
 // `act` the user it acts for, bound to the gateway's audience). `posture token revoke`: refuse a
 // token, or every token of an agent, before they expire — on every gateway sharing the store.
 import { join } from 'node:path';
-import { durationMs, LONGEST_REVOCATION_MS } from '@posture/core';
+import { durationMs, LONGEST_REVOCATION_MS, REVOCATION_MARGIN_MS } from '@posture/core';
 import { CliError, type Register } from '../io.js';
 import { readPolicy } from '../policy.js';
 import { escapeText } from './approvals.js';
@@ -34,9 +34,6 @@ interface RevokeOptions {
   db: string;
   postgres?: string;
 }
-
-/** Past a token's `exp`, how long a gateway still accepts it (its clock tolerance), and then some. */
-const REVOCATION_MARGIN_MS = 60_000;
 
 export const registerToken: Register = (program, io) => {
   const token = program.command('token').description('agent tokens for the gateway');

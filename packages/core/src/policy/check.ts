@@ -25,12 +25,14 @@ export const BUILTIN_CLASSES = ['untrusted', 'pii', 'secret', 'secrets', 'intern
 export const LONGEST_TOKEN_TTL_MS = 24 * 60 * 60 * 1000;
 /** An agent's token lifetime when its policy entry names none. */
 export const DEFAULT_TOKEN_TTL_MS = 60 * 60 * 1000;
+/** Past a token's `exp`, how long a gateway still accepts it (its clock tolerance), and then some. */
+export const REVOCATION_MARGIN_MS = 60_000;
 /**
  * How long a revocation stays in force when the tokens' own expiry is unknown (every token of an
  * agent, a bare `jti`): past it, every token issued before it has expired, whatever lifetime the
  * policy allowed then or allows now, and the clock skew a gateway tolerates has passed too.
  */
-export const LONGEST_REVOCATION_MS = LONGEST_TOKEN_TTL_MS + 60_000;
+export const LONGEST_REVOCATION_MS = LONGEST_TOKEN_TTL_MS + REVOCATION_MARGIN_MS;
 
 /** Cross-checks a schema-valid policy against itself and its tool catalog. */
 export function checkPolicy(
