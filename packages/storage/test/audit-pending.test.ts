@@ -129,7 +129,7 @@ describe('calls recorded before they run (SQLite)', () => {
     }
   });
 
-  it('are released with their batch, each once its own record is on disk', async () => {
+  it('many at once end in order, each with its own event, and leave no record behind', async () => {
     const path = database();
     const log = await openSqliteAuditLog({ path });
     try {
